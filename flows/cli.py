@@ -1,0 +1,230 @@
+"""``betacell``: the command line. Thin: parse options, show progress, print clear errors."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+from rich.progress import TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(
+    help="Betacell: evidence warehouse for stem-cell therapies in diabetes.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=False)
+err_console = Console(stderr=True)
+
+
+class Source(str, Enum):
+    snapshot = "snapshot"
+    live = "live"
+
+
+def _prefect_defaults(verbose: bool) -> None:
+    # The first temporary Prefect server on a fresh machine migrates its database: allow for it.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    # No network beyond package registries here; the server must not try to phone home.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+def _fail(exc: BaseException, debug: bool) -> None:
+    from flows.errors import BetacellError
+
+    if debug:
+        traceback.print_exception(exc)
+    elif isinstance(exc, BetacellError):
+        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+    else:
+        err_console.print(
+            f"[bold red]Unexpected error:[/] {type(exc).__name__}: {exc}. "
+            "Rerun with --debug for the traceback.",
+            highlight=False,
+        )
+    raise typer.Exit(1)
+
+
+class RichReporter:
+    """Progress bars for the long stages (pages fetched, records loaded, dbt build)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, int] = {}
+
+    def start(self, stage: str, total: int | None = None) -> None:
+        if stage not in self.tasks:
+            self.tasks[stage] = self.progress.add_task(stage, total=total)
+
+    def advance(self, stage: str, amount: int = 1, total: int | None = None) -> None:
+        self.start(stage, total)
+        if total is not None:
+            self.progress.update(self.tasks[stage], total=total)
+        self.progress.advance(self.tasks[stage], amount)
+
+    def finish(self, stage: str) -> None:
+        if stage in self.tasks:
+            task = self.progress.tasks[self.tasks[stage]]
+            done = task.completed if task.total is None else task.total
+            self.progress.update(self.tasks[stage], total=max(done, 1), completed=max(done, 1))
+
+
+def _parse_date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (use YYYY-MM-DD)") from exc
+
+
+@app.command()
+def run(
+    source: Annotated[Source, typer.Option(help="snapshot (offline, shipped) or live APIs")] = (
+        Source.snapshot
+    ),
+    since: Annotated[
+        str | None, typer.Option(help="Fetch records updated on/after this date (YYYY-MM-DD)")
+    ] = None,
+    full: Annotated[
+        bool, typer.Option("--full", help="Full refresh (live: download the bulk archive)")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect logs")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks")] = False,
+) -> None:
+    """Run the Prefect flow `refresh-warehouse`: ingest, load raw, dbt build, publish."""
+    since_date = _parse_date(since)
+    _prefect_defaults(verbose or debug)
+    from flows import progress as progress_hook
+
+    try:
+        from flows.pipeline import refresh_warehouse
+
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+            MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False,
+        ) as bars:
+            progress_hook.set_reporter(RichReporter(bars))
+            summary = refresh_warehouse(source=source.value, since=since_date, full=full)
+    except Exception as exc:  # noqa: BLE001 - one clear paragraph for the user
+        _fail(exc, debug)
+    finally:
+        progress_hook.set_reporter(None)
+    _print_summary(summary)
+
+
+def _print_summary(summary: dict) -> None:
+    console.print()
+    if summary.get("skipped_reason"):
+        console.print(f"[yellow]{summary['skipped_reason']}[/]")
+    else:
+        console.print(
+            f"Run [bold]{summary['run_id']}[/] ({summary['mode']}): landed "
+            f"{summary['records_landed']} records in {summary['pages_landed']} pages, loaded "
+            f"{summary['records_loaded']} new, rejected {summary['records_rejected']}."
+        )
+    counts = summary.get("dbt_status_counts", {})
+    console.print(f"dbt build: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}")
+    table = Table(title="Published tables", show_lines=False)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in summary.get("table_counts", {}).items():
+        table.add_row(name, f"{rows:,}")
+    console.print(table)
+    warehouse = summary.get("warehouse")
+    console.print(f"\nPublished: [bold]{warehouse}[/]")
+    console.print("Query it read-only, e.g.:")
+    console.print(
+        f"  duckdb -readonly {warehouse} \"select nct_id, brief_title, overall_status "
+        "from staging.stg_ctgov__studies limit 10\"", highlight=False, soft_wrap=True,
+    )
+    console.print(
+        f"  python -c \"import duckdb; print(duckdb.connect('{warehouse}', read_only=True)"
+        ".sql('select count(*) from staging.stg_ctgov__studies'))\"",
+        highlight=False, soft_wrap=True,
+    )
+
+
+@app.command()
+def status(debug: Annotated[bool, typer.Option("--debug")] = False) -> None:
+    """Last runs, row counts per table and source data timestamps of the published warehouse."""
+    from flows.settings import get_settings
+
+    settings = get_settings()
+    if not settings.warehouse_path.exists():
+        console.print(f"Nothing published yet at {settings.warehouse_path}. Run `betacell run`.")
+        raise typer.Exit(0)
+    try:
+        import duckdb
+
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        try:
+            _print_status(con, settings.warehouse_path)
+        finally:
+            con.close()
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc, debug)
+
+
+def _print_status(con, path) -> None:
+    modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
+    console.print(f"Published warehouse: [bold]{path}[/] (published {modified:%Y-%m-%d %H:%M %Z})")
+    runs = Table(title="Last runs")
+    for column in ("run_id", "source", "mode", "status", "finished_at", "data_timestamp",
+                   "loaded", "rejected"):
+        runs.add_column(column)
+    for row in con.execute(
+        "select run_id, source, mode, status, strftime(finished_at, '%Y-%m-%d %H:%M'), "
+        "data_timestamp, records_loaded, records_rejected "
+        "from raw.ingest_runs order by finished_at desc limit 10"
+    ).fetchall():
+        runs.add_row(*["" if v is None else str(v) for v in row])
+    console.print(runs)
+    freshness = Table(title="Source data")
+    for column in ("source", "data timestamp", "newest record update", "records"):
+        freshness.add_column(column)
+    row = con.execute(
+        "select (select data_timestamp from raw.ingest_runs where source='ctgov' and "
+        "data_timestamp is not null order by finished_at desc limit 1), "
+        "max(last_update_post_date), count(distinct nct_id) from raw.ctgov_studies"
+    ).fetchone()
+    freshness.add_row("ClinicalTrials.gov", *[str(v) for v in row])
+    console.print(freshness)
+    counts = Table(title="Tables")
+    counts.add_column("table")
+    counts.add_column("rows", justify="right")
+    for schema, name in con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_schema in ('raw','staging','intermediate','marts') order by 1, 2"
+    ).fetchall():
+        (rows,) = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
+        counts.add_row(f"{schema}.{name}", f"{rows:,}")
+    console.print(counts)
+
+
+@app.command()
+def bench(
+    studies: Annotated[int, typer.Option(help="Synthetic studies to generate")] = 100_000,
+    workdir: Annotated[str | None, typer.Option(help="Scratch directory")] = None,
+    skip_pandas: Annotated[bool, typer.Option(help="Skip the pandas baseline")] = False,
+) -> None:
+    """Benchmark archive -> raw -> staging on synthetic registry-shaped studies."""
+    from flows.bench import run_ctgov_benchmark
+
+    run_ctgov_benchmark(studies=studies, workdir=workdir, with_pandas=not skip_pandas)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app(sys.argv[1:])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

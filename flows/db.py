@@ -1,0 +1,78 @@
+"""DuckDB connections and the ``raw`` schema DDL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from flows.settings import Settings
+
+RAW_DDL = """
+create schema if not exists raw;
+
+create table if not exists raw.ctgov_studies (
+    nct_id                varchar   not null,
+    last_update_post_date date,
+    payload               json      not null,
+    run_id                varchar   not null,
+    fetched_at            timestamptz not null,
+    source_file           varchar   not null,
+    source_line           integer   not null,
+    payload_md5           varchar   not null
+);
+
+create table if not exists raw.rejected_records (
+    source         varchar not null,
+    run_id         varchar not null,
+    source_file    varchar not null,
+    source_line    integer,
+    record_id      varchar,
+    reason         varchar not null,
+    record_excerpt varchar,
+    rejected_at    timestamptz not null
+);
+
+create table if not exists raw.ingest_runs (
+    run_id           varchar not null,
+    source           varchar not null,
+    mode             varchar not null,
+    status           varchar not null,
+    started_at       timestamptz not null,
+    finished_at      timestamptz,
+    topic_version    varchar,
+    query            json,
+    api_version      varchar,
+    data_timestamp   varchar,
+    since_date       date,
+    watermark        date,
+    pages            integer,
+    records_landed   bigint,
+    records_loaded   bigint,
+    records_rejected bigint,
+    message          varchar
+);
+"""
+
+
+def connect(path: Path, settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path), read_only=read_only)
+    con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
+    con.execute(f"set threads = {int(settings.duckdb_threads)}")
+    if not read_only:
+        temp = settings.build_dir / "duckdb_tmp"
+        temp.mkdir(parents=True, exist_ok=True)
+        con.execute(f"set temp_directory = '{temp.as_posix()}'")
+    return con
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(RAW_DDL)
+
+
+def published_connection(settings: Settings) -> duckdb.DuckDBPyConnection | None:
+    """A read-only connection to the published warehouse, or None when nothing is published."""
+    if not settings.warehouse_path.exists():
+        return None
+    return duckdb.connect(str(settings.warehouse_path), read_only=True)

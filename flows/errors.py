@@ -1,0 +1,23 @@
+"""Errors a user can act on. The CLI prints their message as one paragraph, without a traceback."""
+
+from __future__ import annotations
+
+
+class BetacellError(RuntimeError):
+    """Base class: anything that should stop a run with a clear, actionable message."""
+
+
+class SourceError(BetacellError):
+    """A source answered with something we cannot use (HTTP error, bad archive, bad payload)."""
+
+
+class LoadRejected(BetacellError):
+    """Too many records of a run were rejected; nothing from the run was loaded."""
+
+
+class BuildFailed(BetacellError):
+    """dbt build (or a later stage) failed; nothing was published."""
+
+
+class GateFailed(BetacellError):
+    """A quality gate found critical problems; nothing was published."""

@@ -1,0 +1,354 @@
+"""Landed raw files -> DuckDB ``raw`` schema, one transaction per run.
+
+Every line is checked before it is loaded; a bad line becomes a row of ``raw.rejected_records``
+naming the file, line, id and problem. If the rejected share of a run exceeds
+``max_reject_share`` the transaction is rolled back: nothing of that run is loaded, and the error
+lists the first problems. Loading the same run twice is a no-op; loading the same study content
+twice (another run) adds no row, because rows are keyed by ``(nct_id, md5(payload))``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+
+from flows.db import ensure_raw_schema
+from flows.errors import LoadRejected
+from flows.landing import LandingRun, ManifestEntry, sha256_file, utc_now
+from flows.sources.topic import Topic
+
+NCT_ID = re.compile(r"^NCT\d{8}$")
+PARTIAL_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+EXCERPT_CHARS = 300
+
+# (path into the study, expected Python type(s), description) checked on every record.
+TYPE_RULES: tuple[tuple[tuple[str, ...], tuple[type, ...], str], ...] = (
+    (("protocolSection", "designModule", "enrollmentInfo", "count"), (int,), "integer"),
+    (("protocolSection", "designModule", "phases"), (list,), "list"),
+    (("protocolSection", "conditionsModule", "conditions"), (list,), "list"),
+    (("protocolSection", "armsInterventionsModule", "interventions"), (list,), "list"),
+    (("protocolSection", "contactsLocationsModule", "locations"), (list,), "list"),
+    (("protocolSection", "statusModule", "overallStatus"), (str,), "string"),
+    (("hasResults",), (bool,), "boolean"),
+)
+DATE_FIELDS = (
+    "startDateStruct",
+    "primaryCompletionDateStruct",
+    "completionDateStruct",
+    "studyFirstPostDateStruct",
+    "lastUpdatePostDateStruct",
+    "resultsFirstPostDateStruct",
+)
+
+
+class RecordProblem(ValueError):
+    """One record cannot be loaded; the message says why."""
+
+
+@dataclass(frozen=True)
+class CheckedStudy:
+    nct_id: str
+    last_update_post_date: str | None
+    payload: str
+
+
+def _lookup(obj: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return False, None
+        obj = obj[key]
+    return True, obj
+
+
+def check_study_line(line: bytes) -> CheckedStudy:
+    """Parse and check one landed line; raise :class:`RecordProblem` with a precise reason."""
+    try:
+        study = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise RecordProblem(f"malformed JSON ({exc})") from None
+    if not isinstance(study, dict):
+        raise RecordProblem(f"record is a JSON {type(study).__name__}, expected an object")
+    found, nct_id = _lookup(study, ("protocolSection", "identificationModule", "nctId"))
+    if not found or nct_id in (None, ""):
+        raise RecordProblem("record has no protocolSection.identificationModule.nctId")
+    if not isinstance(nct_id, str) or not NCT_ID.match(nct_id):
+        raise RecordProblem(f"nctId {nct_id!r} does not match ^NCT\\d{{8}}$")
+    for path, types, expected in TYPE_RULES:
+        found, value = _lookup(study, path)
+        # bool is an int subclass: enrollment count true/false is a type error too
+        if found and value is not None and (
+            not isinstance(value, types) or (int in types and isinstance(value, bool))
+        ):
+            raise RecordProblem(
+                f"{nct_id}: {'.'.join(path)} is {type(value).__name__} ({value!r:.40}), "
+                f"expected {expected}"
+            )
+    status = study.get("protocolSection", {}).get("statusModule", {})
+    for name in DATE_FIELDS:
+        found, value = _lookup(status, (name, "date"))
+        if found and not (isinstance(value, str) and PARTIAL_DATE.match(value)):
+            raise RecordProblem(
+                f"{nct_id}: statusModule.{name}.date is {value!r:.40}, expected yyyy[-MM[-dd]]"
+            )
+    last_update = status.get("lastUpdatePostDateStruct", {}).get("date")
+    return CheckedStudy(nct_id, last_update, line.decode("utf-8"))
+
+
+@dataclass
+class LoadResult:
+    run_id: str
+    records_seen: int = 0
+    records_loaded: int = 0
+    records_rejected: int = 0
+    skipped: bool = False
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+
+
+def topic_filter_sql(topic: Topic) -> str:
+    """SQL predicate over ``payload`` applying the topic in bulk mode (whole-registry archive)."""
+
+    def any_of(patterns: tuple[str, ...]) -> str:
+        escaped = [re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", p) for p in patterns]
+        return "'" + "|".join(escaped).replace("'", "''") + "'"
+
+    conditions_text = (
+        "lower(concat_ws(' ', "
+        "json_extract_string(payload, '$.protocolSection.identificationModule.briefTitle'), "
+        "json_extract_string(payload, '$.protocolSection.identificationModule.officialTitle'), "
+        "json_extract(payload, '$.protocolSection.conditionsModule')::varchar))"
+    )
+    interventions_text = (
+        "lower(concat_ws(' ', "
+        "json_extract_string(payload, '$.protocolSection.identificationModule.briefTitle'), "
+        "json_extract_string(payload, '$.protocolSection.identificationModule.officialTitle'), "
+        "json_extract(payload, '$.protocolSection.armsInterventionsModule')::varchar))"
+    )
+    clauses = []
+    if topic.bulk_condition_patterns:
+        clauses.append(
+            f"regexp_matches({conditions_text}, {any_of(topic.bulk_condition_patterns)})"
+        )
+    if topic.bulk_intervention_patterns:
+        clauses.append(
+            f"regexp_matches({interventions_text}, {any_of(topic.bulk_intervention_patterns)})"
+        )
+    return " and ".join(clauses) if clauses else "true"
+
+
+def _iter_checked(
+    landing: LandingRun, entry: ManifestEntry, result: LoadResult
+) -> Iterator[tuple[int, CheckedStudy]]:
+    seen_in_file: dict[str, int] = {}
+    for line_no, line in enumerate(landing.iter_lines(entry), start=1):
+        result.records_seen += 1
+        record_id = None
+        try:
+            if not line.strip():
+                raise RecordProblem("empty line")
+            checked = check_study_line(line)
+            record_id = checked.nct_id
+            if checked.nct_id in seen_in_file:
+                raise RecordProblem(
+                    f"{checked.nct_id} appears twice in one page (first at line "
+                    f"{seen_in_file[checked.nct_id]})"
+                )
+            seen_in_file[checked.nct_id] = line_no
+        except (RecordProblem, UnicodeDecodeError) as problem:
+            result.records_rejected += 1
+            result.rejects.append(
+                {
+                    "source_file": f"{landing.source}/{landing.run_id}/{entry.file}",
+                    "source_line": line_no,
+                    "record_id": record_id,
+                    "reason": str(problem),
+                    "record_excerpt": line[:EXCERPT_CHARS].decode("utf-8", "replace"),
+                }
+            )
+            continue
+        yield line_no, checked
+
+
+def load_ctgov_run(
+    con: duckdb.DuckDBPyConnection,
+    landing: LandingRun,
+    *,
+    mode: str,
+    max_reject_share: float,
+    batch_records: int = 5000,
+    topic: Topic | None = None,
+    ledger: dict[str, Any] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> LoadResult:
+    """Load one landed run into ``raw.ctgov_studies`` atomically; return what happened."""
+    ensure_raw_schema(con)
+    result = LoadResult(run_id=landing.run_id)
+    already = con.execute(
+        "select count(*) from raw.ingest_runs where run_id = ? and status = 'loaded'",
+        [landing.run_id],
+    ).fetchone()[0]
+    if already:
+        result.skipped = True
+        return result
+
+    topic_predicate = topic_filter_sql(topic) if (mode == "bulk" and topic) else "true"
+    insert_sql = f"""
+        insert into raw.ctgov_studies
+        select b.nct_id, try_cast(b.last_update_post_date as date), b.payload::json,
+               $run_id, $fetched_at::timestamptz, b.source_file, b.source_line, md5(b.payload)
+        from incoming_batch as b
+        where not exists (
+            select 1 from raw.ctgov_studies as r
+            where r.nct_id = b.nct_id and r.payload_md5 = md5(b.payload)
+        )
+        and ({topic_predicate.replace("payload", "b.payload")})
+    """
+
+    entries = landing.entries()
+    con.execute("begin transaction")
+    try:
+        for entry in entries:
+            actual = sha256_file(landing.dir / entry.file)
+            if actual != entry.sha256:
+                raise LoadRejected(
+                    f"{landing.dir / entry.file} does not match its manifest checksum "
+                    f"(manifest {entry.sha256[:12]}…, file {actual[:12]}…); raw files must not "
+                    "change after landing — nothing from this run was loaded"
+                )
+            source_file = f"{landing.source}/{landing.run_id}/{entry.file}"
+            batch: list[tuple[int, CheckedStudy]] = []
+            for item in _iter_checked(landing, entry, result):
+                batch.append(item)
+                if len(batch) >= batch_records:
+                    result.records_loaded += _insert(con, insert_sql, batch, source_file, entry, landing.run_id)
+                    if on_progress:
+                        on_progress(len(batch))
+                    batch = []
+            if batch:
+                result.records_loaded += _insert(con, insert_sql, batch, source_file, entry, landing.run_id)
+                if on_progress:
+                    on_progress(len(batch))
+
+        share = result.records_rejected / result.records_seen if result.records_seen else 0.0
+        if share > max_reject_share:
+            raise LoadRejected(_too_many_rejects_message(landing, result, share, max_reject_share))
+        if result.rejects:
+            rejected_at = utc_now()
+            frame = pl.DataFrame(result.rejects).with_columns(
+                pl.lit(landing.source).alias("source"),
+                pl.lit(landing.run_id).alias("run_id"),
+                pl.lit(rejected_at).alias("rejected_at"),
+            )
+            con.register("rejects_frame", frame)
+            con.execute(
+                """insert into raw.rejected_records
+                   select source, run_id, source_file, source_line, record_id, reason,
+                          record_excerpt, rejected_at from rejects_frame"""
+            )
+            con.unregister("rejects_frame")
+        record_ledger(
+            con,
+            {
+                **(ledger or {}),
+                "run_id": landing.run_id,
+                "source": landing.source,
+                "mode": mode,
+                "status": "loaded",
+                "pages": len(entries),
+                "records_landed": result.records_seen,
+                "records_loaded": result.records_loaded,
+                "records_rejected": result.records_rejected,
+                "watermark": _max_watermark(con, landing.run_id),
+            },
+        )
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return result
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    insert_sql: str,
+    batch: list[tuple[int, CheckedStudy]],
+    source_file: str,
+    entry: ManifestEntry,
+    run_id: str,
+) -> int:
+    frame = pl.DataFrame(
+        {
+            "nct_id": [c.nct_id for _, c in batch],
+            "last_update_post_date": [c.last_update_post_date for _, c in batch],
+            "payload": [c.payload for _, c in batch],
+            "source_file": [source_file] * len(batch),
+            "source_line": [n for n, _ in batch],
+        },
+        schema={
+            "nct_id": pl.String,
+            "last_update_post_date": pl.String,
+            "payload": pl.String,
+            "source_file": pl.String,
+            "source_line": pl.Int32,
+        },
+    )
+    con.register("incoming_batch", frame)
+    try:
+        con.execute(insert_sql, {"run_id": run_id, "fetched_at": entry.fetched_at})
+        inserted = con.fetchone()
+    finally:
+        con.unregister("incoming_batch")
+    return int(inserted[0]) if inserted else 0
+
+
+def _max_watermark(con: duckdb.DuckDBPyConnection, run_id: str) -> date | None:
+    row = con.execute(
+        "select max(last_update_post_date) from raw.ctgov_studies where run_id = ?", [run_id]
+    ).fetchone()
+    return row[0] if row else None
+
+
+def _too_many_rejects_message(
+    landing: LandingRun, result: LoadResult, share: float, limit: float
+) -> str:
+    sample = "; ".join(
+        f"{r['source_file']} line {r['source_line']}"
+        + (f" ({r['record_id']})" if r["record_id"] else "")
+        + f": {r['reason']}"
+        for r in result.rejects[:5]
+    )
+    more = len(result.rejects) - 5
+    return (
+        f"run {landing.run_id} rejected {result.records_rejected} of {result.records_seen} "
+        f"records ({share:.1%}, limit {limit:.1%}); nothing from this run was loaded. "
+        f"First problems: {sample}" + (f"; and {more} more" if more > 0 else "")
+    )
+
+
+def record_ledger(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
+    """Append one row to ``raw.ingest_runs`` (inside the caller's transaction, if any)."""
+    ensure_raw_schema(con)
+    columns = [
+        "run_id", "source", "mode", "status", "started_at", "finished_at", "topic_version",
+        "query", "api_version", "data_timestamp", "since_date", "watermark", "pages",
+        "records_landed", "records_loaded", "records_rejected", "message",
+    ]
+    values = dict(row)
+    values.setdefault("started_at", utc_now())
+    values.setdefault("finished_at", utc_now())
+    if isinstance(values.get("query"), dict):
+        values["query"] = orjson.dumps(values["query"]).decode()
+    for key in ("started_at", "finished_at"):
+        if isinstance(values.get(key), str):
+            values[key] = datetime.fromisoformat(values[key])
+    con.execute(
+        f"insert into raw.ingest_runs ({', '.join(columns)}) "
+        f"values ({', '.join('?' for _ in columns)})",
+        [values.get(c) for c in columns],
+    )

@@ -1,0 +1,107 @@
+"""Every Betacell setting, typed, in one place.
+
+Values come from environment variables with the prefix ``BETACELL_`` (or a ``.env`` file in the
+working directory). Paths are resolved once, so every stage agrees on where data lives.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_DIR = PACKAGE_DIR.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BETACELL_", env_file=".env", extra="ignore")
+
+    # Where everything lives
+    data_dir: Path = Field(default=Path("data"), description="Root of raw, build and published data")
+    snapshot_dir: Path | None = Field(
+        default=None, description="Shipped offline snapshot; defaults to <data_dir>/snapshot"
+    )
+    topic_file: Path = Field(
+        default=PACKAGE_DIR / "topic.toml", description="Search topic (conditions, interventions)"
+    )
+    dbt_project_dir: Path = Field(default=REPO_DIR / "dbt_project")
+
+    # ClinicalTrials.gov API v2
+    ctgov_base_url: str = "https://clinicaltrials.gov/api/v2"
+    ctgov_requests_per_second: float = Field(default=1.0, gt=0)
+    ctgov_page_size: int = Field(default=1000, ge=1, le=1000)
+    ctgov_overlap_days: int = Field(default=2, ge=1)
+
+    # PubMed / Europe PMC / CTIS (used by later stages; declared here so every URL is configurable)
+    pubmed_base_url: str = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
+    ncbi_api_key: SecretStr | None = None
+    ncbi_email: str | None = None
+    europepmc_base_url: str = "https://www.ebi.ac.uk/europepmc/webservices/rest"
+    ctis_base_url: str = "https://euclinicaltrials.eu/ctis-public-api"
+
+    # HTTP discipline shared by every client
+    http_timeout_seconds: float = Field(default=60.0, gt=0)
+    http_max_attempts: int = Field(default=6, ge=1, description="Attempts per request, first included")
+    http_backoff_initial_seconds: float = Field(default=2.0, ge=0)
+    http_backoff_max_seconds: float = Field(default=120.0, ge=0)
+
+    # Loading
+    max_reject_share: float = Field(
+        default=0.02, ge=0, le=1, description="A run with a larger share of rejected records fails"
+    )
+    load_batch_records: int = Field(default=5000, ge=1)
+    duckdb_memory_limit: str = "4GB"
+    duckdb_threads: int = Field(default=2, ge=1)
+
+    @field_validator("ctgov_base_url", "pubmed_base_url", "europepmc_base_url", "ctis_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    # Derived locations -------------------------------------------------------------------------
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir.expanduser().resolve()
+
+    @property
+    def raw_dir(self) -> Path:
+        return self.data_path / "raw"
+
+    @property
+    def build_dir(self) -> Path:
+        return self.data_path / "build"
+
+    @property
+    def build_database(self) -> Path:
+        # Same basename as the published file: DuckDB views remember their catalog name.
+        return self.build_dir / "warehouse.duckdb"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_path / "warehouse.duckdb"
+
+    @property
+    def marts_dir(self) -> Path:
+        return self.data_path / "marts"
+
+    @property
+    def quality_dir(self) -> Path:
+        return self.data_path / "quality"
+
+    @property
+    def snapshot_path(self) -> Path:
+        base = self.snapshot_dir if self.snapshot_dir is not None else self.data_path / "snapshot"
+        return base.expanduser().resolve()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,149 @@
+"""ClinicalTrials.gov API v2: query building, page iteration, version probe, bulk archive.
+
+Transport and parsing only; nothing here knows about DuckDB or the landing layout.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from flows.errors import SourceError
+from flows.sources.http import PoliteClient
+from flows.sources.topic import Topic
+
+STUDIES_PATH = "/studies"
+VERSION_PATH = "/version"
+DOWNLOAD_PATH = "/studies/download"
+
+
+def essie_any(terms: tuple[str, ...]) -> str:
+    """OR-join terms for an Essie expression, quoting phrases and escaping quotes."""
+    parts = []
+    for term in terms:
+        cleaned = term.replace('"', "").strip()
+        if not cleaned:
+            continue
+        parts.append(f'"{cleaned}"' if " " in cleaned or "-" in cleaned else cleaned)
+    if not parts:
+        return ""
+    return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+
+
+def build_search_params(topic: Topic, since: date | None, page_size: int = 1000) -> dict[str, str]:
+    """Parameters for ``GET /studies``; identical on every page except the token and countTotal."""
+    params: dict[str, str] = {"format": "json", "pageSize": str(page_size)}
+    if cond := essie_any(topic.conditions):
+        params["query.cond"] = cond
+    intr = essie_any(topic.interventions)
+    if topic.exclusions and intr:
+        intr = f"{intr} NOT {essie_any(topic.exclusions)}"
+    if intr:
+        params["query.intr"] = intr
+    if term := essie_any(topic.terms):
+        params["query.term"] = term
+    if since is not None:
+        params["filter.advanced"] = f"AREA[LastUpdatePostDate]RANGE[{since.isoformat()},MAX]"
+    return params
+
+
+@dataclass(frozen=True)
+class StudyPage:
+    number: int  # 1-based within the run
+    token_sent: str | None
+    studies: list[dict[str, Any]]
+    next_token: str | None
+    total_count: int | None
+
+
+def iter_study_pages(
+    client: PoliteClient,
+    params: dict[str, str],
+    *,
+    start_token: str | None = None,
+    start_number: int = 1,
+) -> Iterator[StudyPage]:
+    """Yield pages until there is no ``nextPageToken`` or a page comes back empty.
+
+    An exactly-full last page can still carry a token whose page is empty; that empty page ends
+    the loop rather than being landed.
+    """
+    token = start_token
+    number = start_number
+    while True:
+        page_params = dict(params)
+        if token is None:
+            page_params["countTotal"] = "true"
+        else:
+            page_params["pageToken"] = token
+        body = client.get_json(STUDIES_PATH, page_params)
+        if not isinstance(body, dict) or not isinstance(body.get("studies"), list):
+            raise SourceError(
+                f"{client.describe(STUDIES_PATH, page_params)} returned JSON without a "
+                f"'studies' list (keys: {sorted(body) if isinstance(body, dict) else type(body)})"
+            )
+        studies = body["studies"]
+        next_token = body.get("nextPageToken") or None
+        if not studies:
+            return
+        yield StudyPage(number, token, studies, next_token, body.get("totalCount"))
+        if next_token is None:
+            return
+        token = next_token
+        number += 1
+
+
+def fetch_version(client: PoliteClient) -> dict[str, Any]:
+    body = client.get_json(VERSION_PATH)
+    if not isinstance(body, dict) or "apiVersion" not in body:
+        raise SourceError(f"{client.source} /version returned an unexpected body: {body!r:.200}")
+    return body
+
+
+def download_archive(client: PoliteClient, dest: Path) -> int:
+    """Download the all-studies archive (``json.zip``) to ``dest``; returns its size in bytes."""
+    return client.download(DOWNLOAD_PATH, dest, params={"format": "json.zip"})
+
+
+def iter_archive_studies(zip_path: Path) -> Iterator[tuple[str, bytes]]:
+    """Yield ``(entry name, JSON bytes)`` for every study file in the archive, one at a time.
+
+    Reads entries sequentially, so memory stays at one study regardless of archive size. A
+    truncated or corrupt archive raises :class:`SourceError` naming the archive and the entry.
+    """
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile as exc:
+        raise SourceError(
+            f"archive {zip_path} is truncated or not a zip file ({exc}); delete it and rerun "
+            "with --full to download it again"
+        ) from exc
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir() or not info.filename.endswith(".json"):
+                continue
+            try:
+                with archive.open(info) as handle:
+                    yield info.filename, handle.read()
+            except (zipfile.BadZipFile, EOFError, OSError) as exc:
+                raise SourceError(
+                    f"archive {zip_path} is damaged at entry {info.filename!r}: {exc}"
+                ) from exc
+
+
+def study_nct_id(study: dict[str, Any]) -> Any:
+    return (
+        study.get("protocolSection", {}).get("identificationModule", {}).get("nctId")
+        if isinstance(study, dict)
+        else None
+    )
+
+
+def dumps_study(study: dict[str, Any]) -> bytes:
+    return orjson.dumps(study)

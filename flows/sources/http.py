@@ -1,0 +1,220 @@
+"""A polite HTTP client shared by every source: rate limit, retries with backoff, Retry-After.
+
+Transient failures (timeouts, connection errors, HTTP 429 and 5xx) are retried with exponential
+backoff and jitter; 429 honours ``Retry-After``. Any other 4xx is a contract error: it fails at
+once and the error quotes the server's own message. The clock, sleep and random source are
+injectable so the backoff schedule is unit-testable without waiting.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from flows.errors import SourceError
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+MAX_QUOTED_BODY = 600
+
+
+@dataclass
+class RetryPolicy:
+    max_attempts: int = 6
+    initial_seconds: float = 2.0
+    max_seconds: float = 120.0
+
+    def backoff(self, attempt: int, rng: Callable[[], float]) -> float:
+        """Delay before retry number ``attempt`` (1-based): exponential, jittered in [0.5, 1.5)."""
+        base = min(self.max_seconds, self.initial_seconds * (2 ** (attempt - 1)))
+        return base * (0.5 + rng())
+
+
+@dataclass
+class RateLimiter:
+    """At most ``per_second`` request starts per second (a minimum spacing between starts)."""
+
+    per_second: float
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    _next_allowed: float = field(default=0.0, init=False)
+
+    def wait(self) -> None:
+        if self.per_second == float("inf"):
+            return
+        now = self.clock()
+        if now < self._next_allowed:
+            self.sleep(self._next_allowed - now)
+            now = self._next_allowed
+        self._next_allowed = now + 1.0 / self.per_second
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = now or datetime.now(UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def quote_body(response: httpx.Response) -> str:
+    try:
+        text = response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        text = ""
+    text = " ".join(text.split())
+    return text[:MAX_QUOTED_BODY] + ("…" if len(text) > MAX_QUOTED_BODY else "")
+
+
+class PoliteClient:
+    """httpx.Client wrapper for one source. Not thread-safe: one client per task."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        source: str,
+        requests_per_second: float = 1.0,
+        timeout: float = 60.0,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        secret_params: Iterable[str] = (),
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+    ) -> None:
+        self.source = source
+        self.retry = retry or RetryPolicy()
+        self.sleep = sleep
+        self.rng = rng
+        self.limiter = RateLimiter(requests_per_second, clock=clock, sleep=sleep)
+        self.secret_params = frozenset(secret_params)
+        default_headers = {"User-Agent": "betacell/0.1 (stem-cell diabetes evidence warehouse)"}
+        default_headers.update(headers or {})
+        self._client = httpx.Client(
+            base_url=base_url,
+            timeout=timeout,
+            headers=default_headers,
+            transport=transport,
+            follow_redirects=True,
+        )
+
+    def __enter__(self) -> PoliteClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def describe(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """A loggable description of a request, with secret parameters redacted."""
+        shown = {
+            k: ("***" if k in self.secret_params else v) for k, v in (params or {}).items()
+        }
+        query = "&".join(f"{k}={v}" for k, v in shown.items())
+        return f"{self.source} {path}" + (f"?{query}" if query else "")
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> httpx.Response:
+        """Send one request with the rate limit and retry policy; return a 2xx response."""
+        last_problem = ""
+        for attempt in range(1, self.retry.max_attempts + 1):
+            self.limiter.wait()
+            try:
+                response = self._client.request(method, path, params=params, data=data, json=json)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last_problem = f"{type(exc).__name__}: {exc}"
+                delay = self.retry.backoff(attempt, self.rng)
+            else:
+                if response.is_success:
+                    return response
+                if response.status_code not in RETRYABLE_STATUS:
+                    raise SourceError(
+                        f"{self.describe(path, params)} failed with HTTP {response.status_code} "
+                        f"(not retried: the request itself is wrong). Server said: "
+                        f"{quote_body(response) or '(empty body)'}"
+                    )
+                last_problem = f"HTTP {response.status_code}: {quote_body(response)}"
+                delay = self.retry.backoff(attempt, self.rng)
+                if response.status_code == 429:
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                    if retry_after is not None:
+                        delay = retry_after
+            if attempt < self.retry.max_attempts:
+                self.sleep(delay)
+        raise SourceError(
+            f"{self.describe(path, params)} still failing after {self.retry.max_attempts} "
+            f"attempts; last problem: {last_problem}. Pages landed so far are kept: the next run "
+            "resumes from the last landed page."
+        )
+
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        response = self.request("GET", path, params=params)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise SourceError(
+                f"{self.describe(path, params)} returned a body that is not JSON: {exc}"
+            ) from exc
+
+    def download(self, path: str, dest: Path, params: Mapping[str, Any] | None = None) -> int:
+        """Stream a large body to ``dest`` (written aside, then renamed); returns its size.
+
+        A broken transfer is retried from the start under the same policy.
+        """
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(dest.name + ".part")
+        last_problem = ""
+        for attempt in range(1, self.retry.max_attempts + 1):
+            self.limiter.wait()
+            try:
+                with self._client.stream("GET", path, params=params) as response:
+                    if response.status_code in RETRYABLE_STATUS:
+                        response.read()
+                        last_problem = f"HTTP {response.status_code}: {quote_body(response)}"
+                    elif not response.is_success:
+                        response.read()
+                        raise SourceError(
+                            f"{self.describe(path, params)} failed with HTTP "
+                            f"{response.status_code}. Server said: {quote_body(response)}"
+                        )
+                    else:
+                        size = 0
+                        with partial.open("wb") as out:
+                            for chunk in response.iter_bytes(1 << 20):
+                                out.write(chunk)
+                                size += len(chunk)
+                        partial.replace(dest)
+                        return size
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                last_problem = f"{type(exc).__name__}: {exc}"
+            if attempt < self.retry.max_attempts:
+                self.sleep(self.retry.backoff(attempt, self.rng))
+        raise SourceError(
+            f"download {self.describe(path, params)} failed after {self.retry.max_attempts} "
+            f"attempts; last problem: {last_problem}"
+        )

@@ -1,0 +1,68 @@
+"""Serve the shipped snapshot as if it were the live API.
+
+``--source snapshot`` plugs this transport under the very same :class:`PoliteClient`, paging
+loop, landing and loader as live data, so the offline run exercises the production path.
+Only what the offline replay needs is implemented: ``/version``, ``/studies`` with ``pageSize``,
+``pageToken`` and the ``LastUpdatePostDate`` range filter.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from flows.errors import BetacellError
+
+RANGE_FILTER = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d{2}-\d{2}),\s*MAX\]")
+
+
+def _last_update(study: dict[str, Any]) -> str:
+    status = study.get("protocolSection", {}).get("statusModule", {})
+    return status.get("lastUpdatePostDateStruct", {}).get("date", "")
+
+
+class CtgovSnapshotTransport(httpx.BaseTransport):
+    def __init__(self, snapshot_dir: Path) -> None:
+        self.root = Path(snapshot_dir) / "ctgov"
+        version_file = self.root / "version.json"
+        if not version_file.exists():
+            raise BetacellError(
+                f"no ClinicalTrials.gov snapshot at {self.root} (expected version.json and "
+                "studies-*.json); set BETACELL_SNAPSHOT_DIR or use --source live"
+            )
+        self.version = orjson.loads(version_file.read_bytes())
+        self.studies: list[dict[str, Any]] = []
+        for page_file in sorted(self.root.glob("studies-*.json")):
+            self.studies.extend(orjson.loads(page_file.read_bytes())["studies"])
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.rstrip("/")
+        if path.endswith("/version"):
+            return httpx.Response(200, json=self.version)
+        if path.endswith("/studies"):
+            return self._studies(request)
+        return httpx.Response(404, text=f"snapshot has no resource {path}")
+
+    def _studies(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        studies = self.studies
+        if advanced := params.get("filter.advanced"):
+            match = RANGE_FILTER.fullmatch(advanced.strip())
+            if not match:
+                return httpx.Response(400, text=f"snapshot cannot evaluate filter {advanced!r}")
+            since = match.group(1)
+            studies = [s for s in studies if _last_update(s) >= since]
+        page_size = min(int(params.get("pageSize", "10") or 10), 1000) or 10
+        offset = int(params.get("pageToken", "0") or 0)
+        page = studies[offset : offset + page_size]
+        body: dict[str, Any] = {"studies": page}
+        if params.get("countTotal") == "true":
+            body["totalCount"] = len(studies)
+        if offset + page_size < len(studies):
+            body["nextPageToken"] = str(offset + page_size)
+        return httpx.Response(200, content=orjson.dumps(body),
+                              headers={"content-type": "application/json"})

@@ -1,0 +1,56 @@
+"""The search topic, read from a versioned TOML file (``flows/topic.toml`` by default)."""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.errors import BetacellError
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    version: str
+    conditions: tuple[str, ...]
+    interventions: tuple[str, ...]
+    terms: tuple[str, ...]
+    exclusions: tuple[str, ...]
+    bulk_condition_patterns: tuple[str, ...]
+    bulk_intervention_patterns: tuple[str, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        text = repr(
+            (self.conditions, self.interventions, self.terms, self.exclusions)
+        ).encode()
+        return hashlib.sha256(text).hexdigest()[:16]
+
+
+def load_topic(path: Path) -> Topic:
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BetacellError(f"topic file {path} does not exist (BETACELL_TOPIC_FILE)") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise BetacellError(f"topic file {path} is not valid TOML: {exc}") from exc
+    ctgov = doc.get("ctgov", {})
+    bulk = doc.get("bulk", {})
+    topic = Topic(
+        name=doc.get("topic", {}).get("name", "unnamed"),
+        version=str(doc.get("topic", {}).get("version", "")),
+        conditions=tuple(ctgov.get("conditions", [])),
+        interventions=tuple(ctgov.get("interventions", [])),
+        terms=tuple(ctgov.get("terms", [])),
+        exclusions=tuple(ctgov.get("exclusions", [])),
+        bulk_condition_patterns=tuple(p.lower() for p in bulk.get("condition_patterns", [])),
+        bulk_intervention_patterns=tuple(p.lower() for p in bulk.get("intervention_patterns", [])),
+    )
+    if not topic.conditions and not topic.interventions and not topic.terms:
+        raise BetacellError(
+            f"topic file {path} has no condition, intervention or term: it would fetch the "
+            "whole registry through the search API; use --full (bulk mode) for that"
+        )
+    return topic

@@ -1,0 +1,92 @@
+"""Run dbt (build, docs) against the build database, in a subprocess.
+
+A subprocess keeps dbt's DuckDB connection out of the pipeline process: when it exits, the file
+lock is gone, so the publish step can checkpoint and move the database safely.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flows.errors import BuildFailed
+from flows.settings import Settings
+
+
+@dataclass
+class DbtResult:
+    command: list[str]
+    status_counts: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+    elapsed_seconds: float | None = None
+
+
+def dbt_executable() -> str:
+    local = Path(sys.executable).with_name("dbt")
+    if local.exists():
+        return str(local)
+    found = shutil.which("dbt")
+    if not found:
+        raise BuildFailed("dbt is not installed in this environment (pip install -e '.[dev]')")
+    return found
+
+
+def dbt_env(settings: Settings, database: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["BETACELL_DUCKDB_PATH"] = str(database)
+    env["BETACELL_DATA_DIR"] = str(settings.data_path)
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
+    env["DBT_USE_COLORS"] = "false"
+    env.setdefault("DBT_PARTIAL_PARSE", "false")
+    return env
+
+
+def run_dbt(settings: Settings, args: list[str], database: Path) -> DbtResult:
+    project = settings.dbt_project_dir
+    target = settings.build_dir / "dbt_target"
+    logs = settings.build_dir / "dbt_logs"
+    command = [
+        dbt_executable(),
+        *args,
+        "--project-dir", str(project),
+        "--profiles-dir", str(project),
+        "--target-path", str(target),
+        "--log-path", str(logs),
+    ]
+    (target / "run_results.json").unlink(missing_ok=True)
+    completed = subprocess.run(
+        command, env=dbt_env(settings, database), capture_output=True, text=True, cwd=project
+    )
+    result = _read_run_results(target / "run_results.json", command)
+    if completed.returncode != 0:
+        detail = "; ".join(result.failures[:8]) or _tail(completed.stdout + completed.stderr)
+        raise BuildFailed(
+            f"dbt {' '.join(args)} failed (exit {completed.returncode}); nothing was published. "
+            f"{detail}. Full log: {logs / 'dbt.log'}"
+        )
+    return result
+
+
+def _read_run_results(path: Path, command: list[str]) -> DbtResult:
+    result = DbtResult(command=command)
+    if not path.exists():
+        return result
+    doc = json.loads(path.read_text())
+    result.elapsed_seconds = doc.get("elapsed_time")
+    for node in doc.get("results", []):
+        status = str(node.get("status"))
+        result.status_counts[status] = result.status_counts.get(status, 0) + 1
+        if status in {"error", "fail"}:
+            message = " ".join(str(node.get("message") or "").split())[:300]
+            result.failures.append(f"{node.get('unique_id')}: {status} ({message})")
+    return result
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    kept = [line for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(kept[-lines:])
