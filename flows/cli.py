@@ -6,13 +6,19 @@ import os
 import sys
 import traceback
 from datetime import date, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-from rich.progress import TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 app = typer.Typer(
@@ -24,7 +30,7 @@ console = Console(stderr=False)
 err_console = Console(stderr=True)
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     snapshot = "snapshot"
     live = "live"
 
@@ -109,8 +115,13 @@ def run(
         from flows.pipeline import refresh_warehouse
 
         with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TimeElapsedColumn(), console=console, transient=False,
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         ) as bars:
             progress_hook.set_reporter(RichReporter(bars))
             summary = refresh_warehouse(source=source.value, since=since_date, full=full)
@@ -143,13 +154,16 @@ def _print_summary(summary: dict) -> None:
     console.print(f"\nPublished: [bold]{warehouse}[/]")
     console.print("Query it read-only, e.g.:")
     console.print(
-        f"  duckdb -readonly {warehouse} \"select nct_id, brief_title, overall_status "
-        "from staging.stg_ctgov__studies limit 10\"", highlight=False, soft_wrap=True,
+        f'  duckdb -readonly {warehouse} "select nct_id, brief_title, overall_status '
+        'from staging.stg_ctgov__studies limit 10"',
+        highlight=False,
+        soft_wrap=True,
     )
     console.print(
         f"  python -c \"import duckdb; print(duckdb.connect('{warehouse}', read_only=True)"
         ".sql('select count(*) from staging.stg_ctgov__studies'))\"",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -178,8 +192,16 @@ def _print_status(con, path) -> None:
     modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
     console.print(f"Published warehouse: [bold]{path}[/] (published {modified:%Y-%m-%d %H:%M %Z})")
     runs = Table(title="Last runs")
-    for column in ("run_id", "source", "mode", "status", "finished_at", "data_timestamp",
-                   "loaded", "rejected"):
+    for column in (
+        "run_id",
+        "source",
+        "mode",
+        "status",
+        "finished_at",
+        "data_timestamp",
+        "loaded",
+        "rejected",
+    ):
         runs.add_column(column)
     for row in con.execute(
         "select run_id, source, mode, status, strftime(finished_at, '%Y-%m-%d %H:%M'), "

@@ -55,7 +55,9 @@ create table if not exists raw.ingest_runs (
 """
 
 
-def connect(path: Path, settings: Settings, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: Path, settings: Settings, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
     con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from flows.errors import SourceError
 from flows.landing import LandingRun, find_resumable_run, new_run_id, utc_now
 from flows.settings import Settings
 from flows.sources import ctgov
@@ -105,7 +106,9 @@ def ingest_ctgov(
 ) -> IngestOutcome:
     previous = previous or PreviousState()
     topic = load_topic(settings.topic_file)
-    mode = "bulk" if (full and source == "live") else ("snapshot" if source == "snapshot" else "api")
+    mode = (
+        "bulk" if (full and source == "live") else ("snapshot" if source == "snapshot" else "api")
+    )
     own_client = client is None
     client = client or make_ctgov_client(settings, source)
     try:
@@ -227,7 +230,11 @@ def _ingest_bulk(
     archive = settings.build_dir / "downloads" / f"ctgov-{run.run_id}.json.zip"
     if not archive.exists():
         ctgov.download_archive(client, archive)
-    land_archive(run, archive, outcome, on_progress)
+    try:
+        land_archive(run, archive, outcome, on_progress)
+    except SourceError:
+        archive.unlink(missing_ok=True)  # a damaged download is fetched again next run
+        raise
     archive.unlink(missing_ok=True)
     return _finish(run, outcome, {"format": "json.zip"})
 

@@ -83,8 +83,10 @@ def check_study_line(line: bytes) -> CheckedStudy:
     for path, types, expected in TYPE_RULES:
         found, value = _lookup(study, path)
         # bool is an int subclass: enrollment count true/false is a type error too
-        if found and value is not None and (
-            not isinstance(value, types) or (int in types and isinstance(value, bool))
+        if (
+            found
+            and value is not None
+            and (not isinstance(value, types) or (int in types and isinstance(value, bool)))
         ):
             raise RecordProblem(
                 f"{nct_id}: {'.'.join(path)} is {type(value).__name__} ({value!r:.40}), "
@@ -226,12 +228,16 @@ def load_ctgov_run(
             for item in _iter_checked(landing, entry, result):
                 batch.append(item)
                 if len(batch) >= batch_records:
-                    result.records_loaded += _insert(con, insert_sql, batch, source_file, entry, landing.run_id)
+                    result.records_loaded += _insert(
+                        con, insert_sql, batch, source_file, entry, landing.run_id
+                    )
                     if on_progress:
                         on_progress(len(batch))
                     batch = []
             if batch:
-                result.records_loaded += _insert(con, insert_sql, batch, source_file, entry, landing.run_id)
+                result.records_loaded += _insert(
+                    con, insert_sql, batch, source_file, entry, landing.run_id
+                )
                 if on_progress:
                     on_progress(len(batch))
 
@@ -335,9 +341,23 @@ def record_ledger(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
     """Append one row to ``raw.ingest_runs`` (inside the caller's transaction, if any)."""
     ensure_raw_schema(con)
     columns = [
-        "run_id", "source", "mode", "status", "started_at", "finished_at", "topic_version",
-        "query", "api_version", "data_timestamp", "since_date", "watermark", "pages",
-        "records_landed", "records_loaded", "records_rejected", "message",
+        "run_id",
+        "source",
+        "mode",
+        "status",
+        "started_at",
+        "finished_at",
+        "topic_version",
+        "query",
+        "api_version",
+        "data_timestamp",
+        "since_date",
+        "watermark",
+        "pages",
+        "records_landed",
+        "records_loaded",
+        "records_rejected",
+        "message",
     ]
     values = dict(row)
     values.setdefault("started_at", utc_now())

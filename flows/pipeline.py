@@ -84,7 +84,11 @@ def ingest_ctgov_task(
         report.advance("ClinicalTrials.gov pages", records, total)
 
     outcome = ingest_ctgov(
-        settings, source=source, since=since, full=full, previous=previous,
+        settings,
+        source=source,
+        since=since,
+        full=full,
+        previous=previous,
         on_progress=on_progress,
     )
     report.finish("ClinicalTrials.gov pages")
@@ -93,7 +97,9 @@ def ingest_ctgov_task(
     else:
         logger.info(
             "landed %s records in %s pages under %s%s",
-            outcome.records_landed, outcome.pages_landed, outcome.run.dir if outcome.run else "-",
+            outcome.records_landed,
+            outcome.pages_landed,
+            outcome.run.dir if outcome.run else "-",
             f" (resumed at page {outcome.resumed_from_page})" if outcome.resumed_from_page else "",
         )
     return outcome
@@ -115,10 +121,18 @@ def load_raw_task(settings: Settings, build: Any, outcome: IngestOutcome) -> Loa
         if outcome.run is None:
             record_ledger(
                 con,
-                {**ledger, "run_id": f"skipped-{outcome.started_at:%Y%m%dT%H%M%SZ}",
-                 "source": "ctgov", "mode": outcome.mode, "status": "skipped_unchanged",
-                 "pages": 0, "records_landed": 0, "records_loaded": 0, "records_rejected": 0,
-                 "message": outcome.skipped_reason},
+                {
+                    **ledger,
+                    "run_id": f"skipped-{outcome.started_at:%Y%m%dT%H%M%SZ}",
+                    "source": "ctgov",
+                    "mode": outcome.mode,
+                    "status": "skipped_unchanged",
+                    "pages": 0,
+                    "records_landed": 0,
+                    "records_loaded": 0,
+                    "records_rejected": 0,
+                    "message": outcome.skipped_reason,
+                },
             )
             return None
         report = progress.reporter()
@@ -168,7 +182,9 @@ def _table_counts(settings: Settings) -> dict[str, int]:
             "order by table_schema, table_name"
         ).fetchall()
         return {
-            f"{schema}.{name}": con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            f"{schema}.{name}": con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[
+                0
+            ]
             for schema, name in tables
         }
     finally:

@@ -20,7 +20,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BETACELL_", env_file=".env", extra="ignore")
 
     # Where everything lives
-    data_dir: Path = Field(default=Path("data"), description="Root of raw, build and published data")
+    data_dir: Path = Field(
+        default=Path("data"), description="Root of raw, build and published data"
+    )
     snapshot_dir: Path | None = Field(
         default=None, description="Shipped offline snapshot; defaults to <data_dir>/snapshot"
     )
@@ -44,7 +46,9 @@ class Settings(BaseSettings):
 
     # HTTP discipline shared by every client
     http_timeout_seconds: float = Field(default=60.0, gt=0)
-    http_max_attempts: int = Field(default=6, ge=1, description="Attempts per request, first included")
+    http_max_attempts: int = Field(
+        default=6, ge=1, description="Attempts per request, first included"
+    )
     http_backoff_initial_seconds: float = Field(default=2.0, ge=0)
     http_backoff_max_seconds: float = Field(default=120.0, ge=0)
 

@@ -53,10 +53,14 @@ def run_dbt(settings: Settings, args: list[str], database: Path) -> DbtResult:
     command = [
         dbt_executable(),
         *args,
-        "--project-dir", str(project),
-        "--profiles-dir", str(project),
-        "--target-path", str(target),
-        "--log-path", str(logs),
+        "--project-dir",
+        str(project),
+        "--profiles-dir",
+        str(project),
+        "--target-path",
+        str(target),
+        "--log-path",
+        str(logs),
     ]
     (target / "run_results.json").unlink(missing_ok=True)
     completed = subprocess.run(

@@ -121,8 +121,8 @@ def iter_archive_studies(zip_path: Path) -> Iterator[tuple[str, bytes]]:
         archive = zipfile.ZipFile(zip_path)
     except zipfile.BadZipFile as exc:
         raise SourceError(
-            f"archive {zip_path} is truncated or not a zip file ({exc}); delete it and rerun "
-            "with --full to download it again"
+            f"archive {zip_path} is truncated or not a zip file ({exc}); it is deleted and "
+            "downloaded again by the next --full run"
         ) from exc
     with archive:
         for info in archive.infolist():

@@ -125,9 +125,7 @@ class PoliteClient:
 
     def describe(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         """A loggable description of a request, with secret parameters redacted."""
-        shown = {
-            k: ("***" if k in self.secret_params else v) for k, v in (params or {}).items()
-        }
+        shown = {k: ("***" if k in self.secret_params else v) for k, v in (params or {}).items()}
         query = "&".join(f"{k}={v}" for k, v in shown.items())
         return f"{self.source} {path}" + (f"?{query}" if query else "")
 

@@ -64,5 +64,6 @@ class CtgovSnapshotTransport(httpx.BaseTransport):
             body["totalCount"] = len(studies)
         if offset + page_size < len(studies):
             body["nextPageToken"] = str(offset + page_size)
-        return httpx.Response(200, content=orjson.dumps(body),
-                              headers={"content-type": "application/json"})
+        return httpx.Response(
+            200, content=orjson.dumps(body), headers={"content-type": "application/json"}
+        )

@@ -23,9 +23,7 @@ class Topic:
 
     @property
     def fingerprint(self) -> str:
-        text = repr(
-            (self.conditions, self.interventions, self.terms, self.exclusions)
-        ).encode()
+        text = repr((self.conditions, self.interventions, self.terms, self.exclusions)).encode()
         return hashlib.sha256(text).hexdigest()[:16]
 
 
