@@ -9,7 +9,9 @@ twice (another run) adds no row, because rows are keyed by ``(nct_id, md5(payloa
 
 from __future__ import annotations
 
+import queue
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -57,6 +59,34 @@ class CheckedStudy:
     nct_id: str
     last_update_post_date: str | None
     payload: str
+    conditions_text: str  # titles, conditions, keywords (lower case): bulk topic filter input
+    interventions_text: str  # titles, interventions, arms (lower case)
+
+
+def _texts(values: Any) -> list[str]:
+    if isinstance(values, str):
+        return [values]
+    if isinstance(values, list):
+        return [v for v in values if isinstance(v, str)]
+    return []
+
+
+def topic_texts(study: dict[str, Any]) -> tuple[str, str]:
+    """The text the bulk topic filter matches against, extracted from the parsed record."""
+    protocol = study.get("protocolSection") or {}
+    ident = protocol.get("identificationModule") or {}
+    titles = _texts([ident.get("briefTitle"), ident.get("officialTitle"), ident.get("acronym")])
+    cond = protocol.get("conditionsModule") or {}
+    conditions = titles + _texts(cond.get("conditions")) + _texts(cond.get("keywords"))
+    arms = protocol.get("armsInterventionsModule") or {}
+    interventions = list(titles)
+    for item in (arms.get("interventions") or []) + (arms.get("armGroups") or []):
+        if isinstance(item, dict):
+            interventions += _texts(
+                [item.get("name"), item.get("label"), item.get("description")]
+            )
+            interventions += _texts(item.get("otherNames")) + _texts(item.get("interventionNames"))
+    return " | ".join(conditions).lower(), " | ".join(interventions).lower()
 
 
 def _lookup(obj: Any, path: tuple[str, ...]) -> tuple[bool, Any]:
@@ -100,7 +130,10 @@ def check_study_line(line: bytes) -> CheckedStudy:
                 f"{nct_id}: statusModule.{name}.date is {value!r:.40}, expected yyyy[-MM[-dd]]"
             )
     last_update = status.get("lastUpdatePostDateStruct", {}).get("date")
-    return CheckedStudy(nct_id, last_update, line.decode("utf-8"))
+    conditions_text, interventions_text = topic_texts(study)
+    return CheckedStudy(
+        nct_id, last_update, line.decode("utf-8"), conditions_text, interventions_text
+    )
 
 
 @dataclass
@@ -114,32 +147,22 @@ class LoadResult:
 
 
 def topic_filter_sql(topic: Topic) -> str:
-    """SQL predicate over ``payload`` applying the topic in bulk mode (whole-registry archive)."""
+    """SQL predicate applying the topic in bulk mode (the whole-registry archive).
+
+    It matches the batch columns ``conditions_text`` and ``interventions_text`` (extracted from
+    the record while it is checked), so the filter costs no second JSON parse.
+    """
 
     def any_of(patterns: tuple[str, ...]) -> str:
         escaped = [re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", p) for p in patterns]
         return "'" + "|".join(escaped).replace("'", "''") + "'"
 
-    conditions_text = (
-        "lower(concat_ws(' ', "
-        "json_extract_string(payload, '$.protocolSection.identificationModule.briefTitle'), "
-        "json_extract_string(payload, '$.protocolSection.identificationModule.officialTitle'), "
-        "json_extract(payload, '$.protocolSection.conditionsModule')::varchar))"
-    )
-    interventions_text = (
-        "lower(concat_ws(' ', "
-        "json_extract_string(payload, '$.protocolSection.identificationModule.briefTitle'), "
-        "json_extract_string(payload, '$.protocolSection.identificationModule.officialTitle'), "
-        "json_extract(payload, '$.protocolSection.armsInterventionsModule')::varchar))"
-    )
     clauses = []
     if topic.bulk_condition_patterns:
-        clauses.append(
-            f"regexp_matches({conditions_text}, {any_of(topic.bulk_condition_patterns)})"
-        )
+        clauses.append(f"regexp_matches(conditions_text, {any_of(topic.bulk_condition_patterns)})")
     if topic.bulk_intervention_patterns:
         clauses.append(
-            f"regexp_matches({interventions_text}, {any_of(topic.bulk_intervention_patterns)})"
+            f"regexp_matches(interventions_text, {any_of(topic.bulk_intervention_patterns)})"
         )
     return " and ".join(clauses) if clauses else "true"
 
@@ -203,43 +226,43 @@ def load_ctgov_run(
     insert_sql = f"""
         insert into raw.ctgov_studies
         select b.nct_id, try_cast(b.last_update_post_date as date), b.payload::json,
-               $run_id, $fetched_at::timestamptz, b.source_file, b.source_line, md5(b.payload)
+               $run_id, b.fetched_at::timestamptz, b.source_file, b.source_line, md5(b.payload)
         from incoming_batch as b
         where not exists (
             select 1 from raw.ctgov_studies as r
             where r.nct_id = b.nct_id and r.payload_md5 = md5(b.payload)
         )
-        and ({topic_predicate.replace("payload", "b.payload")})
+        and ({topic_predicate})
     """
 
     entries = landing.entries()
+    batches: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    # Reading, decompressing and checking lines (Python) overlaps with inserting (DuckDB, which
+    # releases the GIL): the producer thread prepares the next batch while this one is written.
+    producer = threading.Thread(
+        target=_produce_batches,
+        args=(landing, entries, result, batch_records, batches, stop),
+        name="betacell-load-producer",
+        daemon=True,
+    )
     con.execute("begin transaction")
     try:
-        for entry in entries:
-            actual = sha256_file(landing.dir / entry.file)
-            if actual != entry.sha256:
-                raise LoadRejected(
-                    f"{landing.dir / entry.file} does not match its manifest checksum "
-                    f"(manifest {entry.sha256[:12]}…, file {actual[:12]}…); raw files must not "
-                    "change after landing — nothing from this run was loaded"
-                )
-            source_file = f"{landing.source}/{landing.run_id}/{entry.file}"
-            batch: list[tuple[int, CheckedStudy]] = []
-            for item in _iter_checked(landing, entry, result):
-                batch.append(item)
-                if len(batch) >= batch_records:
-                    result.records_loaded += _insert(
-                        con, insert_sql, batch, source_file, entry, landing.run_id
-                    )
-                    if on_progress:
-                        on_progress(len(batch))
-                    batch = []
-            if batch:
-                result.records_loaded += _insert(
-                    con, insert_sql, batch, source_file, entry, landing.run_id
-                )
-                if on_progress:
-                    on_progress(len(batch))
+        producer.start()
+        while True:
+            item = batches.get()
+            if item is _DONE:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            con.register("incoming_batch", item)
+            try:
+                (inserted,) = con.execute(insert_sql, {"run_id": landing.run_id}).fetchone()
+            finally:
+                con.unregister("incoming_batch")
+            result.records_loaded += int(inserted)
+            if on_progress:
+                on_progress(item.height)
 
         share = result.records_rejected / result.records_seen if result.records_seen else 0.0
         if share > max_reject_share:
@@ -275,26 +298,72 @@ def load_ctgov_run(
         )
         con.execute("commit")
     except BaseException:
+        stop.set()
         con.execute("rollback")
         raise
+    finally:
+        stop.set()
+        producer.join(timeout=30)
     return result
 
 
-def _insert(
-    con: duckdb.DuckDBPyConnection,
-    insert_sql: str,
-    batch: list[tuple[int, CheckedStudy]],
-    source_file: str,
-    entry: ManifestEntry,
-    run_id: str,
-) -> int:
-    frame = pl.DataFrame(
+_DONE = object()
+
+
+def _produce_batches(
+    landing: LandingRun,
+    entries: list[ManifestEntry],
+    result: LoadResult,
+    batch_records: int,
+    out: queue.Queue[Any],
+    stop: threading.Event,
+) -> None:
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for entry in entries:
+            actual = sha256_file(landing.dir / entry.file)
+            if actual != entry.sha256:
+                raise LoadRejected(
+                    f"{landing.dir / entry.file} does not match its manifest checksum "
+                    f"(manifest {entry.sha256[:12]}…, file {actual[:12]}…); raw files must not "
+                    "change after landing — nothing from this run was loaded"
+                )
+            source_file = f"{landing.source}/{landing.run_id}/{entry.file}"
+            batch: list[tuple[int, CheckedStudy]] = []
+            for item in _iter_checked(landing, entry, result):
+                batch.append(item)
+                if len(batch) >= batch_records:
+                    if not put(_batch_frame(batch, source_file, entry.fetched_at)):
+                        return
+                    batch = []
+            if batch and not put(_batch_frame(batch, source_file, entry.fetched_at)):
+                return
+        put(_DONE)
+    except BaseException as exc:  # handed to the consumer, which raises it
+        put(exc)
+
+
+def _batch_frame(
+    batch: list[tuple[int, CheckedStudy]], source_file: str, fetched_at: str
+) -> pl.DataFrame:
+    return pl.DataFrame(
         {
             "nct_id": [c.nct_id for _, c in batch],
             "last_update_post_date": [c.last_update_post_date for _, c in batch],
             "payload": [c.payload for _, c in batch],
             "source_file": [source_file] * len(batch),
             "source_line": [n for n, _ in batch],
+            "fetched_at": [fetched_at] * len(batch),
+            "conditions_text": [c.conditions_text for _, c in batch],
+            "interventions_text": [c.interventions_text for _, c in batch],
         },
         schema={
             "nct_id": pl.String,
@@ -302,15 +371,11 @@ def _insert(
             "payload": pl.String,
             "source_file": pl.String,
             "source_line": pl.Int32,
+            "fetched_at": pl.String,
+            "conditions_text": pl.String,
+            "interventions_text": pl.String,
         },
     )
-    con.register("incoming_batch", frame)
-    try:
-        con.execute(insert_sql, {"run_id": run_id, "fetched_at": entry.fetched_at})
-        inserted = con.fetchone()
-    finally:
-        con.unregister("incoming_batch")
-    return int(inserted[0]) if inserted else 0
 
 
 def _max_watermark(con: duckdb.DuckDBPyConnection, run_id: str) -> date | None:

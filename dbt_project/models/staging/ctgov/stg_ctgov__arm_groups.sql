@@ -8,8 +8,8 @@ unnested as (
 
     select
         nct_id,
-        unnest(study.protocolSection.armsInterventionsModule.armGroups) as arm_group,
-        generate_subscripts(study.protocolSection.armsInterventionsModule.armGroups, 1) as arm_group_index
+        unnest(arms_interventions_module.armGroups) as arm_group,
+        generate_subscripts(arms_interventions_module.armGroups, 1) as arm_group_index
     from studies
 
 )

@@ -8,8 +8,8 @@ unnested as (
 
     select
         nct_id,
-        unnest(study.protocolSection.conditionsModule.conditions) as condition_name,
-        generate_subscripts(study.protocolSection.conditionsModule.conditions, 1) as condition_index
+        unnest(conditions_module.conditions) as condition_name,
+        generate_subscripts(conditions_module.conditions, 1) as condition_index
     from studies
 
 ),

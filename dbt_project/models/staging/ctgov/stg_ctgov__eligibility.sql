@@ -8,14 +8,14 @@ renamed as (
 
     select
         nct_id,
-        {{ normalise_enum('study.protocolSection.eligibilityModule.sex') }} as sex,
-        study.protocolSection.eligibilityModule.minimumAge as minimum_age_text,
-        {{ age_in_years('study.protocolSection.eligibilityModule.minimumAge') }} as minimum_age_years,
-        study.protocolSection.eligibilityModule.maximumAge as maximum_age_text,
-        {{ age_in_years('study.protocolSection.eligibilityModule.maximumAge') }} as maximum_age_years,
-        study.protocolSection.eligibilityModule.healthyVolunteers as accepts_healthy_volunteers,
-        coalesce(study.protocolSection.eligibilityModule.stdAges, []) as standard_age_groups,
-        study.protocolSection.eligibilityModule.eligibilityCriteria as eligibility_criteria
+        {{ normalise_enum('eligibility_module.sex') }} as sex,
+        eligibility_module.minimumAge as minimum_age_text,
+        {{ age_in_years('eligibility_module.minimumAge') }} as minimum_age_years,
+        eligibility_module.maximumAge as maximum_age_text,
+        {{ age_in_years('eligibility_module.maximumAge') }} as maximum_age_years,
+        eligibility_module.healthyVolunteers as accepts_healthy_volunteers,
+        coalesce(eligibility_module.stdAges, []) as standard_age_groups,
+        eligibility_module.eligibilityCriteria as eligibility_criteria
     from studies
 
 )

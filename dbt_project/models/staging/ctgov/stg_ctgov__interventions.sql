@@ -8,8 +8,8 @@ unnested as (
 
     select
         nct_id,
-        unnest(study.protocolSection.armsInterventionsModule.interventions) as intervention,
-        generate_subscripts(study.protocolSection.armsInterventionsModule.interventions, 1) as intervention_index
+        unnest(arms_interventions_module.interventions) as intervention,
+        generate_subscripts(arms_interventions_module.interventions, 1) as intervention_index
     from studies
 
 ),

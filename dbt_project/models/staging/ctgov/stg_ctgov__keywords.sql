@@ -8,8 +8,8 @@ unnested as (
 
     select
         nct_id,
-        unnest(study.protocolSection.conditionsModule.keywords) as keyword,
-        generate_subscripts(study.protocolSection.conditionsModule.keywords, 1) as keyword_index
+        unnest(conditions_module.keywords) as keyword,
+        generate_subscripts(conditions_module.keywords, 1) as keyword_index
     from studies
 
 )

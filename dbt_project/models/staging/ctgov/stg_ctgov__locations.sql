@@ -8,8 +8,8 @@ unnested as (
 
     select
         nct_id,
-        unnest(study.protocolSection.contactsLocationsModule.locations) as location,
-        generate_subscripts(study.protocolSection.contactsLocationsModule.locations, 1) as location_index
+        unnest(contacts_locations_module.locations) as location,
+        generate_subscripts(contacts_locations_module.locations, 1) as location_index
     from studies
 
 )

@@ -9,7 +9,7 @@ condition_meshes as (
     select
         nct_id,
         'condition' as mesh_area,
-        unnest(study.derivedSection.conditionBrowseModule.meshes) as mesh
+        unnest(condition_browse_module.meshes) as mesh
     from studies
 
 ),
@@ -19,7 +19,7 @@ intervention_meshes as (
     select
         nct_id,
         'intervention' as mesh_area,
-        unnest(study.derivedSection.interventionBrowseModule.meshes) as mesh
+        unnest(intervention_browse_module.meshes) as mesh
     from studies
 
 ),

@@ -8,8 +8,8 @@ unnested as (
 
     select
         nct_id,
-        unnest(study.protocolSection.designModule.phases) as phase,
-        generate_subscripts(study.protocolSection.designModule.phases, 1) as phase_index
+        unnest(design_module.phases) as phase,
+        generate_subscripts(design_module.phases, 1) as phase_index
     from studies
 
 )

@@ -8,8 +8,8 @@ unnested as (
 
     select
         nct_id,
-        unnest(study.protocolSection.referencesModule.references) as reference,
-        generate_subscripts(study.protocolSection.referencesModule.references, 1) as reference_index
+        unnest(references_module.references) as reference,
+        generate_subscripts(references_module.references, 1) as reference_index
     from studies
 
 )

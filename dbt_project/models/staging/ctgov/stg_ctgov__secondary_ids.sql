@@ -8,8 +8,8 @@ secondary_ids as (
 
     select
         nct_id,
-        unnest(study.protocolSection.identificationModule.secondaryIdInfos) as secondary,
-        generate_subscripts(study.protocolSection.identificationModule.secondaryIdInfos, 1) as secondary_id_index
+        unnest(identification_module.secondaryIdInfos) as secondary,
+        generate_subscripts(identification_module.secondaryIdInfos, 1) as secondary_id_index
     from studies
 
 ),
@@ -18,8 +18,8 @@ aliases as (
 
     select
         nct_id,
-        unnest(study.protocolSection.identificationModule.nctIdAliases) as alias_id,
-        generate_subscripts(study.protocolSection.identificationModule.nctIdAliases, 1) as secondary_id_index
+        unnest(identification_module.nctIdAliases) as alias_id,
+        generate_subscripts(identification_module.nctIdAliases, 1) as secondary_id_index
     from studies
 
 ),

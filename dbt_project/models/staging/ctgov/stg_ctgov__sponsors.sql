@@ -10,10 +10,10 @@ lead_sponsors as (
         nct_id,
         'lead_sponsor' as sponsor_role,
         0 as sponsor_index,
-        study.protocolSection.sponsorCollaboratorsModule.leadSponsor.name as sponsor_name,
-        study.protocolSection.sponsorCollaboratorsModule.leadSponsor.class as agency_class
+        sponsor_collaborators_module.leadSponsor.name as sponsor_name,
+        sponsor_collaborators_module.leadSponsor.class as agency_class
     from studies
-    where study.protocolSection.sponsorCollaboratorsModule.leadSponsor.name is not null
+    where sponsor_collaborators_module.leadSponsor.name is not null
 
 ),
 
@@ -21,8 +21,8 @@ collaborator_rows as (
 
     select
         nct_id,
-        unnest(study.protocolSection.sponsorCollaboratorsModule.collaborators) as collaborator,
-        generate_subscripts(study.protocolSection.sponsorCollaboratorsModule.collaborators, 1) as sponsor_index
+        unnest(sponsor_collaborators_module.collaborators) as collaborator,
+        generate_subscripts(sponsor_collaborators_module.collaborators, 1) as sponsor_index
     from studies
 
 ),
