@@ -30,12 +30,7 @@ from rich.table import Table
 
 console = Console()
 
-WORDS = (
-    "islet stem cell mesenchymal stromal umbilical cord bone marrow adipose infusion diabetes "
-    "insulin c-peptide hba1c glucose graft transplantation immunosuppression patients safety "
-    "efficacy outcome baseline month year dose week randomized placebo controlled open label "
-    "phase trial study participants inclusion exclusion criteria history therapy treatment"
-).split()
+WORDS = ["islet", "stem", "cell", "mesenchymal", "stromal", "umbilical", "cord", "bone", "marrow", "adipose", "infusion", "diabetes", "insulin", "c-peptide", "hba1c", "glucose", "graft", "transplantation", "immunosuppression", "patients", "safety", "efficacy", "outcome", "baseline", "month", "year", "dose", "week", "randomized", "placebo", "controlled", "open", "label", "phase", "trial", "study", "participants", "inclusion", "exclusion", "criteria", "history", "therapy", "treatment"]
 STATUSES = ["RECRUITING", "COMPLETED", "UNKNOWN", "ACTIVE_NOT_RECRUITING", "TERMINATED",
             "NOT_YET_RECRUITING", "WITHDRAWN"]
 PHASES = [["PHASE1"], ["PHASE1", "PHASE2"], ["PHASE2"], ["PHASE3"], ["NA"], ["EARLY_PHASE1"]]
@@ -292,7 +287,8 @@ def run_ctgov_benchmark(studies: int, workdir: str | None, with_pandas: bool = T
     console.print(
         f"Linear projection to the whole registry ({registry_studies:,} studies, "
         f"{registry_bytes / 1e9:.1f} GB): ~{projected / 60:.1f} min "
-        f"(target < 5 min); peak RSS is bounded by batch size, not registry size."
+        f"(target < 5 min); peak RSS is bounded by DuckDB's memory_limit "
+        f"({settings.duckdb_memory_limit}) plus one load batch, not by registry size."
     )
     if with_pandas:
         console.print("Running the pandas json_normalize -> DuckDB baseline on the same archive …")

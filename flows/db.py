@@ -33,6 +33,50 @@ create table if not exists raw.rejected_records (
     rejected_at    timestamptz not null
 );
 
+create table if not exists raw.pubmed_articles (
+    publication_key          varchar not null,
+    pmid                     varchar,
+    pmid_version             integer,
+    record_type              varchar,
+    citation_status          varchar,
+    doi                      varchar,
+    pmcid                    varchar,
+    title                    varchar,
+    vernacular_title         varchar,
+    abstract                 varchar,
+    journal_title            varchar,
+    journal_iso_abbreviation varchar,
+    pub_year                 integer,
+    pub_month                integer,
+    pub_day                  integer,
+    pub_date_precision       varchar,
+    pub_date_text            varchar,
+    date_revised             varchar,
+    publication_types        json,
+    languages                json,
+    authors                  json,
+    mesh_headings            json,
+    keywords                 json,
+    databank_accessions      json,
+    run_id                   varchar not null,
+    fetched_at               timestamptz not null,
+    source_file              varchar not null,
+    record_index             integer not null,
+    payload_md5              varchar not null
+);
+
+create table if not exists raw.europepmc_records (
+    record_id    varchar not null,
+    source_db    varchar,
+    pmid         varchar,
+    doi          varchar,
+    payload      json not null,
+    run_id       varchar not null,
+    fetched_at   timestamptz not null,
+    source_file  varchar not null,
+    record_index integer not null
+);
+
 create table if not exists raw.ingest_runs (
     run_id           varchar not null,
     source           varchar not null,

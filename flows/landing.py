@@ -96,22 +96,50 @@ class LandingRun:
                 out.write(b"\n")
                 count += 1
         os.replace(partial, target)
+        return self._record(name, page, count, query, fetched_at, page_token, next_page_token)
+
+    def land_document(
+        self,
+        content: bytes,
+        *,
+        page: int,
+        suffix: str,
+        record_count: int,
+        query: dict[str, Any],
+        fetched_at: datetime,
+        page_token: str | None = None,
+        next_page_token: str | None = None,
+    ) -> ManifestEntry:
+        """Write one whole response document (e.g. efetch XML) zstd-compressed, as received."""
+        name = f"page-{page:05d}.{suffix}.zst"
+        target = self.dir / name
+        if target.exists():
+            raise FileExistsError(f"{target} already landed; raw files are never rewritten")
+        partial = target.with_name(name + ".part")
+        partial.write_bytes(zstandard.ZstdCompressor(level=3).compress(content))
+        os.replace(partial, target)
+        return self._record(name, page, record_count, query, fetched_at, page_token,
+                            next_page_token)
+
+    def _record(
+        self, name: str, page: int, count: int, query: dict[str, Any], fetched_at: datetime,
+        page_token: str | None, next_page_token: str | None,
+    ) -> ManifestEntry:
+        target = self.dir / name
         entry = ManifestEntry(
-            file=name,
-            page=page,
-            record_count=count,
-            sha256=sha256_file(target),
-            bytes=target.stat().st_size,
-            fetched_at=fetched_at.isoformat(),
-            query=query,
-            page_token=page_token,
-            next_page_token=next_page_token,
+            file=name, page=page, record_count=count, sha256=sha256_file(target),
+            bytes=target.stat().st_size, fetched_at=fetched_at.isoformat(), query=query,
+            page_token=page_token, next_page_token=next_page_token,
         )
         with (self.dir / MANIFEST).open("ab") as manifest:
             manifest.write(orjson.dumps(entry.__dict__) + b"\n")
             manifest.flush()
             os.fsync(manifest.fileno())
         return entry
+
+    def read_document(self, entry: ManifestEntry) -> bytes:
+        with (self.dir / entry.file).open("rb") as raw:
+            return zstandard.ZstdDecompressor().stream_reader(raw).read()
 
     def complete(self, summary: dict[str, Any]) -> None:
         _write_atomic(self.dir / COMPLETE, orjson.dumps(summary, option=orjson.OPT_INDENT_2))

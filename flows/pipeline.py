@@ -18,6 +18,13 @@ from flows import progress
 from flows.db import connect, ensure_raw_schema
 from flows.ingest import IngestOutcome, PreviousState, ingest_ctgov
 from flows.load import LoadResult, load_ctgov_run, record_ledger
+from flows.publications import (
+    PublicationIngest,
+    ingest_europepmc,
+    ingest_pubmed,
+    load_europepmc_run,
+    load_pubmed_run,
+)
 from flows.publish import PublishResult, prepare_build_database, publish, refresh_lock
 from flows.settings import Settings, get_settings
 from flows.sources.topic import load_topic
@@ -35,6 +42,7 @@ class RefreshSummary:
     records_loaded: int = 0
     records_rejected: int = 0
     resumed_from_page: int | None = None
+    publications_loaded: dict[str, int] = field(default_factory=dict)
     dbt_status_counts: dict[str, int] = field(default_factory=dict)
     table_counts: dict[str, int] = field(default_factory=dict)
     warehouse: str = ""
@@ -159,6 +167,60 @@ def load_raw_task(settings: Settings, build: Any, outcome: IngestOutcome) -> Loa
         con.close()
 
 
+@task(name="ingest-publications", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
+def ingest_publications_task(
+    settings: Settings, source: str, since: date | None, full: bool, watermark: date | None
+) -> list[PublicationIngest]:
+    """PubMed (esearch windows + efetch) and Europe PMC (live only) into the raw landing."""
+    logger = get_run_logger()
+    outcomes = [ingest_pubmed(settings, source=source, since=since, full=full,
+                              watermark=watermark)]
+    outcomes.append(ingest_europepmc(settings, source=source))
+    for outcome in outcomes:
+        logger.info("%s: %s", outcome.source,
+                    outcome.skipped_reason or f"landed {outcome.records_landed} records")
+    return outcomes
+
+
+@task(name="load-publications", cache_policy=NO_CACHE)
+def load_publications_task(
+    settings: Settings, build: Any, outcomes: list[PublicationIngest]
+) -> dict[str, int]:
+    con = connect(build, settings)
+    loaded = {}
+    try:
+        for outcome in outcomes:
+            if outcome.run is None:
+                continue
+            ledger = {"mode": outcome.mode, "started_at": outcome.started_at,
+                      "query": outcome.query, "since_date": outcome.since}
+            if outcome.source == "pubmed":
+                result = load_pubmed_run(con, outcome.run,
+                                         max_reject_share=settings.max_reject_share, ledger=ledger)
+            else:
+                result = load_europepmc_run(con, outcome.run, ledger=ledger)
+            loaded[outcome.source] = result["loaded"]
+    finally:
+        con.close()
+    return loaded
+
+
+def _publications_watermark(settings: Settings) -> date | None:
+    if not settings.warehouse_path.exists():
+        return None
+    con = connect(settings.warehouse_path, settings, read_only=True)
+    try:
+        row = con.execute(
+            "select max(finished_at)::date from raw.ingest_runs "
+            "where source = 'pubmed' and status = 'loaded'"
+        ).fetchone()
+        return row[0] if row else None
+    except Exception:  # noqa: BLE001 - an older warehouse without the table
+        return None
+    finally:
+        con.close()
+
+
 @task(name="dbt-build", cache_policy=NO_CACHE)
 def dbt_build_task(settings: Settings, build: Any) -> DbtResult:
     report = progress.reporter()
@@ -208,8 +270,13 @@ def refresh_warehouse(
         summary.resumed_from_page = outcome.resumed_from_page
         summary.run_id = outcome.run.run_id if outcome.run else None
 
+        publications = ingest_publications_task(
+            settings, source, since, full, _publications_watermark(settings)
+        )
+
         build = prepare_build_database(settings)
         loaded = load_raw_task(settings, build, outcome)
+        summary.publications_loaded = load_publications_task(settings, build, publications)
         if loaded is not None:
             summary.records_loaded = loaded.records_loaded
             summary.records_rejected = loaded.records_rejected
@@ -235,6 +302,7 @@ def _summary_markdown(summary: RefreshSummary) -> str:
         + (f" — {summary.skipped_reason}" if summary.skipped_reason else ""),
         f"- landed: {summary.records_landed} records in {summary.pages_landed} pages",
         f"- loaded: {summary.records_loaded}, rejected: {summary.records_rejected}",
+        f"- publications loaded: {summary.publications_loaded}",
         f"- dbt: {summary.dbt_status_counts}",
         "",
         "| table | rows |",

@@ -57,7 +57,7 @@ class Settings(BaseSettings):
         default=0.02, ge=0, le=1, description="A run with a larger share of rejected records fails"
     )
     load_batch_records: int = Field(default=5000, ge=1)
-    duckdb_memory_limit: str = "4GB"
+    duckdb_memory_limit: str = "3GB"
     duckdb_threads: int = Field(default=2, ge=1)
 
     @field_validator("ctgov_base_url", "pubmed_base_url", "europepmc_base_url", "ctis_base_url")

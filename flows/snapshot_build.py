@@ -146,10 +146,82 @@ def build(reference_dir: Path, snapshot_dir: Path) -> int:
     return len(studies)
 
 
+REGISTRY_ID = re.compile(
+    r"NCT\d{8}|ChiCTR(?:-[A-Z]{2,4}-\d{8}|\d{10})|IRCT\d{10,16}N\d{1,3}|ISRCTN\d{8}"
+    r"|ACTRN\d{14}|DRKS\d{8}|CTRI/\d{4}/\d{2,3}/\d{6}|jRCT[a-z]?\d{10}"
+)
+
+
+def _first_author(value: str) -> tuple[str, str | None]:
+    """'Shapiro AMJ' -> ('Shapiro', 'AMJ'); 'Reichman' -> ('Reichman', None)."""
+    parts = value.strip().split()
+    if len(parts) >= 2 and parts[-1].isupper() and len(parts[-1]) <= 4:
+        return " ".join(parts[:-1]), parts[-1]
+    return value.strip(), None
+
+
+def _publications(reference_dir: Path) -> list[dict[str, str]]:
+    """Distinct publications cited in outcomes.csv (by PMID, else DOI), first row's facts."""
+    rows = list(csv.DictReader((reference_dir / "outcomes.csv").open(encoding="utf-8")))
+    seen: dict[str, dict[str, str]] = {}
+    for row in rows:
+        key = f"pmid:{row['pmid']}" if row["pmid"] else (f"doi:{row['doi'].lower()}"
+                                                          if row["doi"] else "")
+        if key and key not in seen:
+            seen[key] = row
+    return list(seen.values())
+
+
+def _pubmed_article_xml(row: dict[str, str]) -> str:
+    from xml.sax.saxutils import escape
+
+    last_name, initials = _first_author(row["first_author"])
+    author = f"<LastName>{escape(last_name)}</LastName>" + (
+        f"<Initials>{escape(initials)}</Initials>" if initials else "")
+    pub_date = f"<PubDate><Year>{row['year']}</Year></PubDate>" if row["year"] else "<PubDate/>"
+    journal = (f"<ISOAbbreviation>{escape(row['journal'])}</ISOAbbreviation>"
+               if row["journal"] else "")
+    pmid = f'<PMID Version="1">{row["pmid"]}</PMID>' if row["pmid"] else ""
+    ids = "".join(
+        [f'<ArticleId IdType="pubmed">{row["pmid"]}</ArticleId>' if row["pmid"] else "",
+         f'<ArticleId IdType="doi">{escape(row["doi"])}</ArticleId>' if row["doi"] else ""])
+    return (
+        "<PubmedArticle><MedlineCitation>" + pmid + "<Article><Journal><JournalIssue>"
+        + pub_date + "</JournalIssue>" + journal + "</Journal>"
+        + f'<AuthorList CompleteYN="N"><Author ValidYN="Y">{author}</Author></AuthorList>'
+        + "</Article></MedlineCitation><PubmedData><ArticleIdList>" + ids
+        + "</ArticleIdList></PubmedData></PubmedArticle>"
+    )
+
+
+def build_publications(reference_dir: Path, snapshot_dir: Path) -> int:
+    publications = _publications(reference_dir)
+    out = snapshot_dir / "pubmed"
+    out.mkdir(parents=True, exist_ok=True)
+    body = "\n".join(_pubmed_article_xml(p) for p in publications)
+    (out / "efetch-0001.xml").write_text(
+        '<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD PubMedArticle, '
+        '1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_250101.dtd">\n'
+        f"<PubmedArticleSet>\n{body}\n</PubmedArticleSet>\n",
+        encoding="utf-8",
+    )
+    seed = REPO_DIR / "dbt_project" / "seeds" / "curated_publication_trial_links.csv"
+    with seed.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["pmid", "doi", "trial_id", "trial_id_as_curated", "source"])
+        for pub in publications:
+            for trial_id in REGISTRY_ID.findall(pub["trial_id"]):
+                writer.writerow([pub["pmid"], pub["doi"].lower(), trial_id, pub["trial_id"],
+                                 pub["source"]])
+    return len(publications)
+
+
 def main(argv: list[str]) -> None:
     reference = Path(argv[0]) if argv else REPO_DIR.parent / "shared" / "reference"
     count = build(reference, REPO_DIR / "data" / "snapshot")
     print(f"wrote {count} ClinicalTrials.gov studies to data/snapshot/ctgov/")
+    count = build_publications(reference, REPO_DIR / "data" / "snapshot")
+    print(f"wrote {count} publications to data/snapshot/pubmed/")
 
 
 if __name__ == "__main__":

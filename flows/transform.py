@@ -40,6 +40,7 @@ def dbt_env(settings: Settings, database: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["BETACELL_DUCKDB_PATH"] = str(database)
     env["BETACELL_DATA_DIR"] = str(settings.data_path)
+    env["BETACELL_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     env["DBT_USE_COLORS"] = "false"
     env.setdefault("DBT_PARTIAL_PARSE", "false")

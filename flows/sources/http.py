@@ -9,6 +9,7 @@ injectable so the backoff schedule is unit-testable without waiting.
 from __future__ import annotations
 
 import email.utils
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -20,6 +21,9 @@ from typing import Any
 import httpx
 
 from flows.errors import SourceError
+
+# httpx logs every request URL at INFO; URLs can carry an API key (NCBI), so keep it quiet.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_QUOTED_BODY = 600

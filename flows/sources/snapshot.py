@@ -67,3 +67,45 @@ class CtgovSnapshotTransport(httpx.BaseTransport):
         return httpx.Response(
             200, content=orjson.dumps(body), headers={"content-type": "application/json"}
         )
+
+
+class PubmedSnapshotTransport(httpx.BaseTransport):
+    """Answers esearch (count + history keys) and efetch (retstart/retmax slices) from
+    ``<snapshot>/pubmed/efetch-*.xml``, so snapshot publications take the live code path."""
+
+    def __init__(self, snapshot_dir: Path) -> None:
+        from lxml import etree
+
+        self.root = Path(snapshot_dir) / "pubmed"
+        files = sorted(self.root.glob("efetch-*.xml"))
+        if not files:
+            raise BetacellError(f"no PubMed snapshot at {self.root} (expected efetch-*.xml)")
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        self.articles: list[bytes] = []
+        for path in files:
+            tree = etree.parse(str(path), parser)
+            for node in tree.getroot():
+                self.articles.append(etree.tostring(node, encoding="utf-8"))
+        self.header = b'<?xml version="1.0" ?>\n'
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        if request.method == "POST":
+            params.update(dict(httpx.QueryParams(request.content.decode())))
+        path = request.url.path
+        if path.endswith("/esearch.fcgi"):
+            body = {"header": {"type": "esearch", "version": "0.3"},
+                    "esearchresult": {"count": str(len(self.articles)), "retmax": "0",
+                                      "retstart": "0", "querykey": "1", "webenv": "SNAPSHOT",
+                                      "idlist": []}}
+            return httpx.Response(200, content=orjson.dumps(body),
+                                  headers={"content-type": "application/json"})
+        if path.endswith("/efetch.fcgi"):
+            start = int(params.get("retstart", "0"))
+            size = int(params.get("retmax", "500"))
+            chunk = b"\n".join(self.articles[start : start + size])
+            return httpx.Response(
+                200, content=self.header + b"<PubmedArticleSet>\n" + chunk + b"\n</PubmedArticleSet>\n",
+                headers={"content-type": "text/xml"},
+            )
+        return httpx.Response(404, text=f"snapshot has no resource {path}")

@@ -20,6 +20,9 @@ class Topic:
     exclusions: tuple[str, ...]
     bulk_condition_patterns: tuple[str, ...]
     bulk_intervention_patterns: tuple[str, ...]
+    pubmed_term: str = ""
+    europepmc_query: str = ""
+    publications_start_date: str = "1990-01-01"
 
     @property
     def fingerprint(self) -> str:
@@ -45,6 +48,9 @@ def load_topic(path: Path) -> Topic:
         exclusions=tuple(ctgov.get("exclusions", [])),
         bulk_condition_patterns=tuple(p.lower() for p in bulk.get("condition_patterns", [])),
         bulk_intervention_patterns=tuple(p.lower() for p in bulk.get("intervention_patterns", [])),
+        pubmed_term=doc.get("pubmed", {}).get("term", ""),
+        europepmc_query=doc.get("pubmed", {}).get("europepmc_query", ""),
+        publications_start_date=doc.get("pubmed", {}).get("start_date", "1990-01-01"),
     )
     if not topic.conditions and not topic.interventions and not topic.terms:
         raise BetacellError(
