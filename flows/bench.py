@@ -8,6 +8,7 @@ archive -> raw landing -> DuckDB raw -> dbt staging, and, in the same run, a pla
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import random
@@ -312,3 +313,117 @@ def run_ctgov_benchmark(studies: int, workdir: str | None, with_pandas: bool = T
                 f"peak RSS ratio: {baseline['peak_rss'] / total.peak_rss:.1f}x"
             )
     console.print(f"Scratch data kept in {root} (delete it when done).")
+
+
+PUBMED_ARTICLE = """<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM">
+<PMID Version="1">{pmid}</PMID><DateRevised><Year>2024</Year><Month>01</Month><Day>{day:02d}</Day></DateRevised>
+<Article PubModel="Print-Electronic"><Journal><ISSN IssnType="Electronic">1234-5678</ISSN>
+<JournalIssue CitedMedium="Internet"><Volume>{volume}</Volume><Issue>{issue}</Issue>{pubdate}</JournalIssue>
+<Title>Journal of {word} research</Title><ISOAbbreviation>J {word} Res</ISOAbbreviation></Journal>
+<ArticleTitle>{title} <i>in vivo</i> HbA<sub>1c</sub></ArticleTitle>
+<Pagination><MedlinePgn>{page}-{page2}</MedlinePgn></Pagination>
+<ELocationID EIdType="doi" ValidYN="Y">10.1000/bench.{pmid}</ELocationID>
+<Abstract>{abstract}</Abstract>
+<AuthorList CompleteYN="Y">{authors}</AuthorList><Language>eng</Language>
+<PublicationTypeList><PublicationType UI="D016428">Journal Article</PublicationType></PublicationTypeList>
+</Article><MedlineJournalInfo><Country>England</Country><MedlineTA>J Res</MedlineTA></MedlineJournalInfo>
+<MeshHeadingList>{mesh}</MeshHeadingList>
+<KeywordList Owner="NOTNLM"><Keyword MajorTopicYN="N">{word}</Keyword></KeywordList>
+</MedlineCitation><PubmedData><History><PubMedPubDate PubStatus="entrez"><Year>2023</Year><Month>5</Month><Day>3</Day></PubMedPubDate></History>
+<PublicationStatus>ppublish</PublicationStatus><ArticleIdList><ArticleId IdType="pubmed">{pmid}</ArticleId>
+<ArticleId IdType="doi">10.1000/bench.{pmid}</ArticleId></ArticleIdList>
+<ReferenceList>{references}</ReferenceList></PubmedData></PubmedArticle>
+"""
+
+
+def write_pubmed_baseline(path: Path, records: int, seed: int = 11) -> int:
+    """A synthetic file shaped like a PubMed baseline file (PubmedArticleSet, ~30k records)."""
+    rng = random.Random(seed)
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as out:
+        out.write('<?xml version="1.0" ?>\n<!DOCTYPE PubmedArticleSet PUBLIC "-//NLM//DTD '
+                  'PubMedArticle, 1st January 2025//EN" "https://dtd.nlm.nih.gov/ncbi/pubmed/'
+                  'out/pubmed_250101.dtd">\n<PubmedArticleSet>\n')
+        for i in range(records):
+            shape = i % 3
+            pubdate = ("<PubDate><Year>2019</Year><Month>Jan</Month><Day>5</Day></PubDate>"
+                       if shape == 0 else "<PubDate><MedlineDate>2019 Jan-Feb</MedlineDate></PubDate>"
+                       if shape == 1 else "<PubDate><Year>2020</Year><Season>Spring</Season></PubDate>")
+            abstract = "".join(
+                f'<AbstractText Label="{label}" NlmCategory="{label}">{_text(rng, 60)}</AbstractText>'
+                for label in ("BACKGROUND", "METHODS", "RESULTS", "CONCLUSIONS"))
+            authors = "".join(
+                f"<Author ValidYN=\"Y\"><LastName>Author{j}</LastName><ForeName>A</ForeName>"
+                f"<Initials>A</Initials><AffiliationInfo><Affiliation>{_text(rng, 8)}"
+                "</Affiliation></AffiliationInfo></Author>" for j in range(rng.randint(1, 12)))
+            mesh = "".join(
+                f'<MeshHeading><DescriptorName UI="D00{3900 + j}" MajorTopicYN="N">{w}'
+                '</DescriptorName></MeshHeading>' for j, w in enumerate(rng.sample(WORDS, 6)))
+            references = "".join(
+                f"<Reference><Citation>{_text(rng, 12)}</Citation><ArticleIdList>"
+                f'<ArticleId IdType="pubmed">{rng.randint(1, 9_999_999)}</ArticleId>'
+                "</ArticleIdList></Reference>" for _ in range(rng.randint(0, 25)))
+            out.write(PUBMED_ARTICLE.format(
+                pmid=30_000_000 + i, day=1 + i % 28, volume=i % 50, issue=i % 12,
+                pubdate=pubdate, word=rng.choice(WORDS), title=_text(rng, 12),
+                page=i % 900, page2=i % 900 + 9, abstract=abstract, authors=authors, mesh=mesh,
+                references=references))
+        out.write("</PubmedArticleSet>\n")
+    return path.stat().st_size
+
+
+PARSE_OURS = r"""
+import sys, time, json
+from pathlib import Path
+from flows.sources.pubmed_xml import iter_articles
+start = time.perf_counter()
+n = sum(1 for _ in iter_articles(Path(sys.argv[1])))
+print(json.dumps({"seconds": time.perf_counter() - start, "records": n}))
+"""
+PARSE_PUBMED_PARSER = r"""
+import sys, time, json
+import pubmed_parser as pp
+start = time.perf_counter()
+n = sum(1 for _ in pp.parse_medline_xml(sys.argv[1]))
+print(json.dumps({"seconds": time.perf_counter() - start, "records": n}))
+"""
+
+
+def _run_parser(script: str, path: Path) -> dict[str, Any]:
+    with PeakRss().watch() as peak:
+        completed = subprocess.run([sys.executable, "-c", script, str(path)],
+                                   capture_output=True, text=True)
+    if completed.returncode != 0:
+        return {"error": (completed.stderr or completed.stdout).strip().splitlines()[-1:]}
+    result = json.loads(completed.stdout.strip().splitlines()[-1])
+    result["peak_rss"] = peak.child_peak
+    return result
+
+
+def run_pubmed_benchmark(records: int, workdir: str | None) -> None:
+    root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="betacell-bench-"))
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "pubmed-baseline-synthetic.xml.gz"
+    write_pubmed_baseline(path, records)
+    with gzip.open(path, "rb") as handle:
+        size = sum(len(chunk) for chunk in iter(lambda: handle.read(1 << 20), b""))
+    console.print(f"PubMed parse benchmark: {records:,} records, {size / 1e6:,.0f} MB of XML "
+                  f"({path.stat().st_size / 1e6:,.0f} MB gzipped, like a baseline file)")
+    table = Table(title="PubMed XML parse (same file, separate processes)")
+    for column in ("parser", "seconds", "records/s", "MB/s", "peak RSS (MB)"):
+        table.add_column(column, justify="right" if column != "parser" else "left")
+    results = {}
+    for name, script in (("betacell iter_articles", PARSE_OURS),
+                         ("pubmed-parser parse_medline_xml", PARSE_PUBMED_PARSER)):
+        result = _run_parser(script, path)
+        results[name] = result
+        if "error" in result:
+            table.add_row(name, "failed", str(result["error"]), "", "")
+            continue
+        table.add_row(name, f"{result['seconds']:.1f}", f"{result['records'] / result['seconds']:,.0f}",
+                      f"{size / 1e6 / result['seconds']:,.1f}", f"{result['peak_rss'] / 1e6:,.0f}")
+    console.print(table)
+    ours, theirs = results["betacell iter_articles"], results["pubmed-parser parse_medline_xml"]
+    if "error" not in ours and "error" not in theirs:
+        console.print(f"Speed ratio (pubmed-parser time / betacell time): "
+                      f"{theirs['seconds'] / ours['seconds']:.2f}x; peak RSS ratio: "
+                      f"{theirs['peak_rss'] / max(ours['peak_rss'], 1):.1f}x")

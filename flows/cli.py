@@ -234,14 +234,20 @@ def _print_status(con, path) -> None:
 
 @app.command()
 def bench(
-    studies: Annotated[int, typer.Option(help="Synthetic studies to generate")] = 100_000,
+    studies: Annotated[int, typer.Option(help="Synthetic studies to generate (0 = skip)")] = 100_000,
+    pubmed_records: Annotated[
+        int, typer.Option(help="Synthetic PubMed records to parse (0 = skip)")
+    ] = 30_000,
     workdir: Annotated[str | None, typer.Option(help="Scratch directory")] = None,
     skip_pandas: Annotated[bool, typer.Option(help="Skip the pandas baseline")] = False,
 ) -> None:
-    """Benchmark archive -> raw -> staging on synthetic registry-shaped studies."""
-    from flows.bench import run_ctgov_benchmark
+    """Benchmarks: CTgov archive -> raw -> staging; PubMed XML parsing vs pubmed-parser."""
+    from flows.bench import run_ctgov_benchmark, run_pubmed_benchmark
 
-    run_ctgov_benchmark(studies=studies, workdir=workdir, with_pandas=not skip_pandas)
+    if studies:
+        run_ctgov_benchmark(studies=studies, workdir=workdir, with_pandas=not skip_pandas)
+    if pubmed_records:
+        run_pubmed_benchmark(records=pubmed_records, workdir=workdir)
 
 
 def main() -> None:  # pragma: no cover - console entry point

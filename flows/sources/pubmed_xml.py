@@ -9,6 +9,7 @@ baseline file.
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -236,9 +237,10 @@ def iter_articles(source: bytes | Path | IO[bytes], name: str = "<xml>") -> Iter
         _check_prolog(source[:PROLOG_SCAN_BYTES], name)
         stream: Any = BytesIO(source)
     elif isinstance(source, Path):
-        with source.open("rb") as handle:
+        opener = gzip.open if source.suffix == ".gz" else open  # baseline files are .xml.gz
+        with opener(source, "rb") as handle:
             _check_prolog(handle.read(PROLOG_SCAN_BYTES), name)
-        stream = str(source)
+        stream = gzip.open(source, "rb") if source.suffix == ".gz" else str(source)
     else:
         head = source.read(PROLOG_SCAN_BYTES)
         _check_prolog(head, name)
