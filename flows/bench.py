@@ -19,7 +19,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,10 +151,8 @@ class PeakRss:
         while not self._stop.is_set():
             self.peak = max(self.peak, self._process.memory_info().rss)
             for child in self._process.children(recursive=True):
-                try:
+                with suppress(psutil.Error):
                     self.child_peak = max(self.child_peak, child.memory_info().rss)
-                except psutil.Error:
-                    pass
             time.sleep(0.05)
 
     @contextmanager

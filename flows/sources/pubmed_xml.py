@@ -240,7 +240,7 @@ def iter_articles(source: bytes | Path | IO[bytes], name: str = "<xml>") -> Iter
         opener = gzip.open if source.suffix == ".gz" else open  # baseline files are .xml.gz
         with opener(source, "rb") as handle:
             _check_prolog(handle.read(PROLOG_SCAN_BYTES), name)
-        stream = gzip.open(source, "rb") if source.suffix == ".gz" else str(source)
+        stream = gzip.open(source, "rb") if source.suffix == ".gz" else str(source)  # noqa: SIM115 - closed below
     else:
         head = source.read(PROLOG_SCAN_BYTES)
         _check_prolog(head, name)
@@ -268,6 +268,9 @@ def iter_articles(source: bytes | Path | IO[bytes], name: str = "<xml>") -> Iter
                         del parent[0]
     except etree.XMLSyntaxError as exc:
         raise SourceError(f"{name}: malformed XML at line {exc.lineno}: {exc.msg}") from exc
+    finally:
+        if hasattr(stream, "close"):
+            stream.close()
 
 
 class _Prefixed:
