@@ -142,6 +142,12 @@ def _print_summary(summary: dict) -> None:
             f"{summary['records_landed']} records in {summary['pages_landed']} pages, loaded "
             f"{summary['records_loaded']} new, rejected {summary['records_rejected']}."
         )
+    for sheet in summary.get("outcome_sheets", []):
+        if sheet["status"] == "rejected":
+            console.print(f"[red]Outcome sheet {sheet['sheet']} rejected:[/] {sheet['message']}")
+        else:
+            console.print(f"Outcome sheet {sheet['sheet']}: {sheet['status']} "
+                          f"({sheet.get('rows', 0)} rows, {sheet.get('warnings', 0)} warnings)")
     counts = summary.get("dbt_status_counts", {})
     console.print(f"dbt build: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}")
     table = Table(title="Published tables", show_lines=False)

@@ -77,6 +77,31 @@ create table if not exists raw.europepmc_records (
     record_index integer not null
 );
 
+create table if not exists raw.outcome_sheet_versions (
+    sheet_sha256 varchar not null,
+    sheet_file   varchar not null,
+    run_id       varchar not null,
+    status       varchar not null,   -- accepted | rejected
+    loaded_at    timestamptz not null,
+    row_count    integer not null,
+    error_count  integer not null,
+    problems     varchar
+);
+
+create table if not exists raw.outcome_sheet_rows (
+    study_id varchar, first_author varchar, year integer, journal varchar, pmid varchar,
+    doi varchar, source_url varchar, trial_id varchar, design varchar, randomized varchar,
+    diabetes_type varchar, population_note varchar, therapy_class_as_reported varchar,
+    cell_source varchar, donor_type varchar, route varchar, dose varchar,
+    immunosuppression varchar, arm varchar, n_arm integer, n_arm_as_reported varchar, followup_months double,
+    followup_as_reported varchar, outcome varchar, timepoint_months double,
+    timepoint_as_reported varchar, measure varchar, value double, value_as_reported varchar,
+    unit varchar, unit_as_reported varchar, n_events integer, n_total integer, ci_low double,
+    ci_high double, verified varchar, source varchar, source_row integer,
+    sheet_sha256 varchar not null, sheet_file varchar not null, run_id varchar not null,
+    loaded_at timestamptz not null
+);
+
 create table if not exists raw.ingest_runs (
     run_id           varchar not null,
     source           varchar not null,

@@ -18,6 +18,7 @@ from flows import progress
 from flows.db import connect, ensure_raw_schema
 from flows.ingest import IngestOutcome, PreviousState, ingest_ctgov
 from flows.load import LoadResult, load_ctgov_run, record_ledger
+from flows.outcomes import SheetRejected, load_outcome_sheet
 from flows.publications import (
     PublicationIngest,
     ingest_europepmc,
@@ -43,6 +44,7 @@ class RefreshSummary:
     records_rejected: int = 0
     resumed_from_page: int | None = None
     publications_loaded: dict[str, int] = field(default_factory=dict)
+    outcome_sheets: list[dict[str, Any]] = field(default_factory=list)
     dbt_status_counts: dict[str, int] = field(default_factory=dict)
     table_counts: dict[str, int] = field(default_factory=dict)
     warehouse: str = ""
@@ -221,6 +223,30 @@ def _publications_watermark(settings: Settings) -> date | None:
         con.close()
 
 
+@task(name="load-outcome-sheets", cache_policy=NO_CACHE)
+def load_outcome_sheets_task(settings: Settings, build: Any, run_id: str) -> list[dict[str, Any]]:
+    """Validate and load each curated sheet; a rejected sheet leaves its previous version in
+    effect (the run goes on and reports every problem)."""
+    logger = get_run_logger()
+    sheets = sorted(
+        p for p in settings.outcomes_path.glob("*")
+        if p.suffix.lower() in {".csv", ".xlsx"} and not p.name.startswith(("~", "."))
+    )
+    results = []
+    con = connect(build, settings)
+    try:
+        for sheet in sheets:
+            try:
+                result = load_outcome_sheet(con, sheet, run_id)
+            except SheetRejected as exc:
+                logger.warning("%s", exc)
+                result = {"status": "rejected", "rows": 0, "message": str(exc)}
+            results.append({"sheet": sheet.name, **result})
+    finally:
+        con.close()
+    return results
+
+
 @task(name="dbt-build", cache_policy=NO_CACHE)
 def dbt_build_task(settings: Settings, build: Any) -> DbtResult:
     report = progress.reporter()
@@ -277,6 +303,9 @@ def refresh_warehouse(
         build = prepare_build_database(settings)
         loaded = load_raw_task(settings, build, outcome)
         summary.publications_loaded = load_publications_task(settings, build, publications)
+        summary.outcome_sheets = load_outcome_sheets_task(
+            settings, build, summary.run_id or f"run-{outcome.started_at:%Y%m%dT%H%M%SZ}"
+        )
         if loaded is not None:
             summary.records_loaded = loaded.records_loaded
             summary.records_rejected = loaded.records_rejected
@@ -303,6 +332,7 @@ def _summary_markdown(summary: RefreshSummary) -> str:
         f"- landed: {summary.records_landed} records in {summary.pages_landed} pages",
         f"- loaded: {summary.records_loaded}, rejected: {summary.records_rejected}",
         f"- publications loaded: {summary.publications_loaded}",
+        f"- outcome sheets: {summary.outcome_sheets}",
         f"- dbt: {summary.dbt_status_counts}",
         "",
         "| table | rows |",

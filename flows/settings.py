@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     snapshot_dir: Path | None = Field(
         default=None, description="Shipped offline snapshot; defaults to <data_dir>/snapshot"
     )
+    outcomes_dir: Path | None = Field(
+        default=None, description="Curated outcome extraction sheets; defaults to <data_dir>/outcomes"
+    )
     topic_file: Path = Field(
         default=PACKAGE_DIR / "topic.toml", description="Search topic (conditions, interventions)"
     )
@@ -94,6 +97,11 @@ class Settings(BaseSettings):
     @property
     def quality_dir(self) -> Path:
         return self.data_path / "quality"
+
+    @property
+    def outcomes_path(self) -> Path:
+        base = self.outcomes_dir if self.outcomes_dir is not None else self.data_path / "outcomes"
+        return base.expanduser().resolve()
 
     @property
     def snapshot_path(self) -> Path:

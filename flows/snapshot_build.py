@@ -216,12 +216,108 @@ def build_publications(reference_dir: Path, snapshot_dir: Path) -> int:
     return len(publications)
 
 
+NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
+LEADING_NUMBER = re.compile(r"^(\d+(?:\.\d+)?)\s*\(")
+UNIT_RULES: tuple[tuple[str, str], ...] = (
+    # (regex on the lower-cased unit text, controlled unit) - first match wins
+    (r"c-peptide.*pmol/l|pmol/l.*c-peptide|^meal-stimulated c-peptide pmol/l", "c_peptide_pmol_per_l"),
+    (r"c-peptide.*nmol/l", "c_peptide_nmol_per_l"),
+    (r"c-peptide.*ng/ml", "c_peptide_ng_per_ml"),
+    (r"hba1c.*(% points|percentage points)", "hba1c_percent"),
+    (r"mmol/mol", "hba1c_mmol_per_mol"),
+    (r"^hba1c %", "hba1c_percent"),
+    (r"% (relative )?change|% reduction", "percent_change"),
+    (r"u/kg/day", "iu_per_kg_per_day"),
+    (r"iu/day", "iu_per_day"),
+    (r"^months", "months"),
+    (r"^% time", "percent"),
+)
+
+
+def _number(text: str) -> float | None:
+    return float(text) if NUMBER.match(text.strip()) else None
+
+
+def _months(text: str) -> float | None:
+    """'12' -> 12; '11 (48 weeks)' -> 11; ranges, '>=12', '~3' and words -> None (kept as text)."""
+    text = text.strip()
+    if NUMBER.match(text):
+        return float(text)
+    match = LEADING_NUMBER.match(text)
+    return float(match.group(1)) if match else None
+
+
+def _unit(measure: str, unit_text: str) -> str:
+    if measure == "proportion":
+        return "proportion"
+    if measure == "count":
+        return "count"
+    if measure == "qualitative":
+        return "none"
+    lowered = unit_text.lower()
+    for pattern, unit in UNIT_RULES:
+        if re.search(pattern, lowered):
+            return unit
+    return "as_reported"
+
+
+def outcome_sheet_row(row: dict[str, str]) -> dict[str, str]:
+    """A reference outcome row in the extraction-sheet format (data/outcomes/README.md).
+
+    Every fact is carried: numbers that are exact become typed columns, and the text as written
+    is kept beside them (``*_as_reported``) whenever it is not a plain number.
+    """
+    value = "" if row["measure"] == "qualitative" else row["value"]
+    number = _number(value) if value else None
+    followup, timepoint = _months(row["followup_months"]), _months(row["timepoint_months"])
+    urls = re.findall(r"https?://\S+", row["source"])
+    out = {
+        "study_id": row["study_id"], "first_author": row["first_author"], "year": row["year"],
+        "journal": row["journal"], "pmid": row["pmid"], "doi": row["doi"],
+        "source_url": urls[0] if urls else "", "trial_id": row["trial_id"],
+        "design": row["design"], "randomized": row["randomized"],
+        "diabetes_type": row["diabetes_type"], "population_note": row["population_note"],
+        "therapy_class_as_reported": row["therapy_class"], "cell_source": row["cell_source"],
+        "donor_type": row["donor_type"], "route": row["route"], "dose": row["dose"],
+        "immunosuppression": row["immunosuppression"], "arm": row["arm"],
+        "n_arm": row["n_arm"] if NUMBER.match(row["n_arm"] or "x") else "",
+        "n_arm_as_reported": "" if NUMBER.match(row["n_arm"] or "x") else row["n_arm"],
+        "followup_months": "" if followup is None else f"{followup:g}",
+        "followup_as_reported": row["followup_months"],
+        "outcome": row["outcome"],
+        "timepoint_months": "" if timepoint is None else f"{timepoint:g}",
+        "timepoint_as_reported": row["timepoint_months"],
+        "measure": row["measure"],
+        "value": "" if number is None else row["value"],
+        "value_as_reported": row["value"],
+        "unit": _unit(row["measure"], row["unit"]),
+        "unit_as_reported": row["unit"],
+        "n_events": row["n_events"], "n_total": row["n_total"],
+        "ci_low": row["ci_low"], "ci_high": row["ci_high"],
+        "verified": row["verified"], "source": row["source"],
+    }
+    return out
+
+
+def build_outcome_sheet(reference_dir: Path, outcomes_dir: Path) -> int:
+    rows = list(csv.DictReader((reference_dir / "outcomes.csv").open(encoding="utf-8")))
+    converted = [outcome_sheet_row(r) for r in rows]
+    outcomes_dir.mkdir(parents=True, exist_ok=True)
+    with (outcomes_dir / "published_outcomes.csv").open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(converted[0]))
+        writer.writeheader()
+        writer.writerows(converted)
+    return len(converted)
+
+
 def main(argv: list[str]) -> None:
     reference = Path(argv[0]) if argv else REPO_DIR.parent / "shared" / "reference"
     count = build(reference, REPO_DIR / "data" / "snapshot")
     print(f"wrote {count} ClinicalTrials.gov studies to data/snapshot/ctgov/")
     count = build_publications(reference, REPO_DIR / "data" / "snapshot")
     print(f"wrote {count} publications to data/snapshot/pubmed/")
+    count = build_outcome_sheet(reference, REPO_DIR / "data" / "outcomes")
+    print(f"wrote {count} outcome rows to data/outcomes/published_outcomes.csv")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     target.mkdir()
     monkeypatch.setenv("BETACELL_DATA_DIR", str(target))
     monkeypatch.setenv("BETACELL_SNAPSHOT_DIR", str(SNAPSHOT_DIR))
+    monkeypatch.setenv("BETACELL_OUTCOMES_DIR", str(REPO_DIR / "data" / "outcomes"))
     monkeypatch.setenv("BETACELL_HTTP_BACKOFF_INITIAL_SECONDS", "0")
     monkeypatch.setenv("BETACELL_HTTP_MAX_ATTEMPTS", "3")
     reset_settings_cache()

@@ -32,7 +32,9 @@ parsed as (
         fetched_at,
         source_file,
         source_line,
-        json_transform(payload, '{{ ctgov_study_structure() }}') as study
+        json_transform(payload, '{{ ctgov_study_structure() }}') as study,
+        -- results are parsed by the result models; the LIKE guard skips the ~85 % without
+        case when payload::varchar like '%"resultsSection"%' then payload->'resultsSection' end as results_section
     from newest_version
 
 ),
@@ -59,7 +61,8 @@ modules as (
         study.derivedSection.miscInfoModule              as misc_info_module,
         study.derivedSection.conditionBrowseModule       as condition_browse_module,
         study.derivedSection.interventionBrowseModule    as intervention_browse_module,
-        study.hasResults                                 as has_results
+        study.hasResults                                 as has_results,
+        results_section
     from parsed
 
 )

@@ -1,0 +1,61 @@
+{#- Every posted value. Values arrive as strings and may be "NA" (with a comment): the text is
+    kept, value_numeric is null when the text is not a number. -#}
+with studies as (
+
+    select nct_id, results_section from {{ ref('base_ctgov__latest_studies') }}
+    where results_section is not null
+
+),
+
+measures as (
+
+    select
+        nct_id,
+        unnest(json_transform(results_section->'outcomeMeasuresModule'->'outcomeMeasures',
+            '[{"classes":[{"title":"VARCHAR","categories":[{"title":"VARCHAR","measurements":[{"groupId":"VARCHAR","value":"VARCHAR","spread":"VARCHAR","lowerLimit":"VARCHAR","upperLimit":"VARCHAR","comment":"VARCHAR"}]}]}]}]')) as measure,
+        generate_subscripts(json_transform(results_section->'outcomeMeasuresModule'->'outcomeMeasures', '["JSON"]'), 1) as outcome_measure_index
+    from studies
+
+),
+
+classes as (
+
+    select nct_id, outcome_measure_index,
+           unnest(measure.classes) as class, generate_subscripts(measure.classes, 1) as class_index
+    from measures
+
+),
+
+categories as (
+
+    select nct_id, outcome_measure_index, class_index, class.title as class_title,
+           unnest(class.categories) as category, generate_subscripts(class.categories, 1) as category_index
+    from classes
+
+),
+
+measurements as (
+
+    select nct_id, outcome_measure_index, class_index, class_title, category_index,
+           category.title as category_title, unnest(category.measurements) as m
+    from categories
+
+)
+
+select
+    nct_id,
+    outcome_measure_index,
+    class_index,
+    class_title,
+    category_index,
+    category_title,
+    m.groupId as group_id,
+    m.value as value_text,
+    try_cast(m.value as double) as value_numeric,
+    m.value is null or upper(trim(m.value)) = 'NA' as is_value_not_available,
+    m.spread as spread_text,
+    try_cast(m.spread as double) as spread_numeric,
+    try_cast(m.lowerLimit as double) as lower_limit,
+    try_cast(m.upperLimit as double) as upper_limit,
+    m.comment as comment
+from measurements
