@@ -1,0 +1,92 @@
+"""Registry results and curated outcomes through the real pipeline (Prefect, dbt, DuckDB)."""
+
+from __future__ import annotations
+
+import shutil
+
+import duckdb
+import orjson
+import pytest
+
+from flows.pipeline import refresh_warehouse
+from flows.settings import REPO_DIR, reset_settings_cache
+from tests.fixtures.ctgov_records import WITH_RESULTS
+
+pytestmark = pytest.mark.integration
+
+
+def rows(settings, sql: str):
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.sql(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_results_harms_and_sheet_versions(prefect_harness, settings, snapshot_copy, tmp_path,
+                                          monkeypatch):
+    path = snapshot_copy / "ctgov" / "studies-0001.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["studies"].append(WITH_RESULTS)
+    path.write_bytes(orjson.dumps(doc))
+    outcomes = tmp_path / "outcomes"
+    shutil.copytree(REPO_DIR / "data" / "outcomes", outcomes)
+    monkeypatch.setenv("BETACELL_OUTCOMES_DIR", str(outcomes))
+    reset_settings_cache()
+    from flows.settings import get_settings
+
+    settings = get_settings()
+    refresh_warehouse(source="snapshot")
+
+    # registry results: strings and NA kept, classes/categories, Total group, flow counts
+    measurements = rows(settings, """select class_title, category_title, group_id, value_text,
+        value_numeric, is_value_not_available from staging.stg_ctgov__result_measurements
+        where nct_id = 'NCT09999950' and outcome_measure_index = 2 order by 1, 2, 3""")
+    assert ("Age 18-40", "Women", "OG001", "NA", None, True) in measurements
+    assert ("Age 18-40", "Women", "OG000", "-1.2", -1.2, False) in measurements
+    assert len(measurements) == 6
+    assert rows(settings, """select group_title, participant_count, is_total_group from
+        staging.stg_ctgov__result_baseline_groups where nct_id = 'NCT09999950' order by group_id""") == [
+        ("Islets", 12, False), ("Control", 12, False), ("Total", 24, True)]
+    assert rows(settings, """select participant_count from staging.stg_ctgov__result_participant_flow
+        where milestone_type = 'NOT COMPLETED' order by group_id""") == [(1,), (0,)]
+    assert rows(settings, """select p_value_text, p_value_numeric, p_value_qualifier, ci_lower_limit
+        from staging.stg_ctgov__result_analyses""") == [("<0.001", 0.001, "<", 0.40)]
+
+    # the harms taxonomy on realistic terms
+    classified = dict(rows(settings, """select distinct term, harm_category
+        from intermediate.int_adverse_events_classified"""))
+    assert classified == {
+        "Portal vein thrombosis": "thrombosis", "Teratoma": "tumorigenicity",
+        "Cytomegalovirus infection": "infection", "Intraperitoneal haemorrhage": "procedural_bleeding",
+        "Neutropenia": "immunosuppression_toxicity", "Thrombocytopenia": "immunosuppression_toxicity",
+        "Hypoglycaemia": "severe_hypoglycemia", "Nausea": "other"}
+    harms = {(arm, cat): (status, affected, at_risk) for arm, cat, status, affected, at_risk in rows(
+        settings, """select arm, harm_category, reporting_status, affected_count, at_risk_count
+        from marts.fct_adverse_events where trial_id = 'NCT09999950'""")}
+    assert harms[("Islets", "tumorigenicity")] == ("reported", 0, 12)  # a reported zero
+    assert harms[("Islets", "death")] == ("reported", 1, 12)
+    assert harms[("Control", "death")] == ("reported", 0, 12)
+    assert harms[("Islets", "infection")] == ("reported", 2, 12)  # numAtRisk missing: group total
+    assert harms[("Control", "procedural_bleeding")][0] == "not_reported"  # not zero
+    assert harms[("Islets", "immune_rejection_graft_loss")][0] == "not_reported"
+
+    # fct_outcomes: registry rows with provenance and the curated published rows
+    registry = rows(settings, """select outcome, measure, value, n_analyzed, source_record_id
+        from marts.fct_outcomes where source = 'registry_results' and outcome = 'insulin_independence'
+        order by group_id""")
+    assert registry[0][:4] == ("insulin_independence", "count", 8.0, 12)
+    assert registry[0][4].startswith("NCT09999950 outcomeMeasuresModule[1] OG000")
+    assert rows(settings, "select count(*) from marts.fct_outcomes where source = 'publication'") == [(162,)]
+
+    # a broken sheet is rejected whole; the previous version stays in effect
+    sheet = outcomes / "published_outcomes.csv"
+    lines = sheet.read_text().splitlines()
+    lines[1] = lines[1].replace(",insulin_independence,", ",insulin_indepence,")
+    sheet.write_text("\n".join(lines) + "\n")
+    summary = refresh_warehouse(source="snapshot")
+    assert summary["outcome_sheets"][0]["status"] == "rejected"
+    assert "row 1 column outcome" in summary["outcome_sheets"][0]["message"]
+    assert rows(settings, "select count(*) from marts.fct_outcomes where source = 'publication'") == [(162,)]
+    assert rows(settings, "select status from raw.outcome_sheet_versions order by loaded_at") == [
+        ("accepted",), ("rejected",)]

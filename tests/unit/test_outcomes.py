@@ -1,0 +1,148 @@
+"""Extraction-sheet validation: every rule, all problems listed, CSV and XLSX; unit conversions."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from flows.outcomes import (
+    CONVERSIONS,
+    SheetRejected,
+    convert,
+    normalised_value,
+    read_sheet,
+    validate_rows,
+)
+from flows.settings import REPO_DIR
+
+SHEET = REPO_DIR / "data" / "outcomes" / "published_outcomes.csv"
+REFERENCE = REPO_DIR.parent / "shared" / "reference" / "outcomes.csv"
+
+
+def good_row(**overrides) -> dict[str, str]:
+    row = {name: "" for name in next(csv.reader(SHEET.open()))}
+    row.update(study_id="S1", pmid="12345678", diabetes_type="T1D", arm="cells", n_arm="10",
+               outcome="insulin_independence", measure="proportion", value="0.5", unit="proportion",
+               n_events="5", n_total="10", followup_months="12", verified="yes")
+    row.update(overrides)
+    return row
+
+
+def problems_for(*rows) -> list[str]:
+    _, problems = validate_rows(list(rows), "sheet.csv")
+    return [str(p) for p in problems if p.severity == "error"]
+
+
+def test_a_good_row_passes():
+    assert problems_for(good_row()) == []
+
+
+@pytest.mark.parametrize(
+    ("overrides", "column", "message"),
+    [
+        ({"outcome": "cure"}, "outcome", "Input should be"),
+        ({"measure": "ratio"}, "measure", "Input should be"),
+        ({"n_events": "11"}, "n_events", "exceeds n_total"),
+        ({"value": "1.2"}, "value", "must be in [0, 1]"),
+        ({"ci_low": "0.6", "ci_high": "0.9"}, "value", "below ci_low"),
+        ({"ci_low": "0.7", "ci_high": "0.2", "value": ""}, "ci_low", "above ci_high"),
+        ({"unit": "mg/dL"}, "unit", "Input should be"),
+        ({"pmid": "", "doi": "", "source_url": ""}, "pmid", "needs a PMID or a DOI"),
+        ({"pmid": "PMID123"}, "pmid", "should match pattern"),
+        ({"doi": "doi.org/10.1/x"}, "doi", "should match pattern"),
+        ({"followup_months": "0"}, "followup_months", "must be positive"),
+        ({"followup_months": "-3"}, "followup_months", "must be positive"),
+        ({"verified": "maybe"}, "verified", "Input should be"),
+        ({"measure": "mean", "unit": "proportion"}, "unit", "needs a measurement unit"),
+        ({"n_arm": "ten"}, "n_arm", "valid integer"),
+    ],
+)
+def test_each_rule_names_row_column_and_problem(overrides, column, message):
+    problems = problems_for(good_row(), good_row(**overrides))
+    assert problems, overrides
+    assert any(f"row 2 column {column}" in p and message in p for p in problems), problems
+
+
+def test_arm_sizes_must_agree_within_a_study():
+    problems = problems_for(good_row(), good_row(outcome="death", measure="count", value="0",
+                                                 unit="count", n_arm="12", n_events="",
+                                                 n_total=""))
+    assert any("arm 'cells' of S1 has n_arm 12 here but 10 on row 1" in p for p in problems)
+
+
+def test_every_problem_is_listed_not_only_the_first():
+    rows = [good_row(value="2"), good_row(outcome="x"), good_row(n_events="99")]
+    with pytest.raises(SheetRejected) as caught:
+        _, problems = validate_rows(rows, "bad.csv")
+        raise SheetRejected(problems)
+    text = str(caught.value)
+    assert "row 1 column value" in text and "row 2 column outcome" in text
+    assert "row 3 column n_events" in text
+    assert "previous accepted sheet stays in effect" in text
+
+
+def test_url_only_citation_is_a_warning_not_an_error():
+    _, problems = validate_rows([good_row(pmid="", doi="", source_url="https://x.org/a")], "s")
+    assert [(p.severity, p.column) for p in problems] == [("warning", "pmid")]
+
+
+def test_xlsx_sheets_are_read_like_csv(tmp_path: Path):
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    header = list(good_row())
+    sheet.append(header)
+    sheet.append([good_row()[h] for h in header])
+    sheet.append([good_row(value="3")[h] for h in header])
+    path = tmp_path / "sheet.xlsx"
+    workbook.save(path)
+    rows = read_sheet(path)
+    assert len(rows) == 2
+    _, problems = validate_rows(rows, "sheet.xlsx")
+    assert [str(p) for p in problems if p.severity == "error"] == [
+        "sheet.xlsx row 2 column value: a proportion must be in [0, 1], got 3.0"
+    ]
+
+
+def test_c_peptide_and_hba1c_conversions():
+    assert convert(1.0, "c_peptide_ng_per_ml", "c_peptide_nmol_per_l") == pytest.approx(0.33109, 1e-4)
+    assert convert(1.0, "c_peptide_ng_per_ml", "c_peptide_pmol_per_l") == pytest.approx(331.09, 1e-4)
+    assert convert(331.09, "c_peptide_pmol_per_l", "c_peptide_ng_per_ml") == pytest.approx(1.0, 1e-4)
+    assert convert(0.2, "c_peptide_nmol_per_l", "c_peptide_pmol_per_l") == pytest.approx(200)
+    assert convert(7.0, "hba1c_percent", "hba1c_mmol_per_mol") == pytest.approx(53.0, abs=0.1)
+    assert convert(48.0, "hba1c_mmol_per_mol", "hba1c_percent") == pytest.approx(6.54, abs=0.01)
+    # a change of 1 percentage point is 10.929 mmol/mol: no offset for differences
+    assert convert(-1.0, "hba1c_percent", "hba1c_mmol_per_mol", is_difference=True) == pytest.approx(-10.929)
+    for (a, b) in CONVERSIONS:
+        if (b, a) in CONVERSIONS:
+            assert convert(convert(5.0, a, b), b, a) == pytest.approx(5.0)
+    assert normalised_value(0.5, "c_peptide_ng_per_ml", "median") == (pytest.approx(0.16555, 1e-4),
+                                                                      "c_peptide_nmol_per_l")
+
+
+def test_dbt_conversion_seed_matches_python():
+    seed = REPO_DIR / "dbt_project" / "seeds" / "unit_conversions.csv"
+    for row in csv.DictReader(seed.open()):
+        if row["from_unit"] == row["to_unit"]:
+            continue
+        expected = convert(10.0, row["from_unit"], row["to_unit"])
+        assert 10.0 * float(row["factor"]) + float(row["offset_value"]) == pytest.approx(expected, 1e-6)
+
+
+def test_shipped_sheet_carries_every_reference_row_and_loads_without_errors():
+    rows = read_sheet(SHEET)
+    valid, problems = validate_rows(rows, SHEET.name)
+    assert [p for p in problems if p.severity == "error"] == []
+    assert len(valid) == len(rows)
+    if REFERENCE.exists():
+        reference = list(csv.DictReader(REFERENCE.open()))
+        assert len(rows) == len(reference)
+        for ours, theirs in zip(rows, reference, strict=True):
+            assert ours["study_id"] == theirs["study_id"]
+            assert ours["verified"] == theirs["verified"]
+            assert ours["value_as_reported"] == theirs["value"]
+            assert ours["unit_as_reported"] == theirs["unit"]
+            assert (ours["pmid"], ours["doi"]) == (theirs["pmid"], theirs["doi"])
