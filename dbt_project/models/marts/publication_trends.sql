@@ -1,18 +1,10 @@
 {{ config(materialized='table') }}
 
-{#- Publications per therapy area and year, with linked-trial counts. Until therapy
-    classification lands, the area is a keyword bucket of the title and MeSH headings. -#}
+{#- Publications per therapy class and year, with linked-trial counts (class from the linked
+    trial's classification, else the curator's label, else keywords: see int_publications_classified). -#}
 with publications as (
 
-    select * from {{ ref('stg_pubmed__articles') }}
-
-),
-
-mesh as (
-
-    select publication_id, string_agg(descriptor_name, ' | ') as mesh_text
-    from {{ ref('stg_pubmed__mesh_headings') }}
-    group by publication_id
+    select * from {{ ref('int_publications_classified') }}
 
 ),
 
@@ -22,36 +14,18 @@ links as (
 
 ),
 
-bucketed as (
-
-    select
-        publications.publication_id,
-        publications.publication_year,
-        case
-            when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'exosome|extracellular vesicle') then 'msc_exosomes'
-            when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'mesenchymal|stromal') then 'msc'
-            when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'hematopoietic|haematopoietic') then 'hsc'
-            when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'pluripotent|ipsc|embryonic|stem cell-derived islet|stem-cell islet') then 'pluripotent_derived_islets'
-            when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'islet') then 'islet_transplantation'
-            when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'stem cell') then 'other_stem_cell'
-            else 'unclassified'
-        end as topic_term
-    from publications
-    left join mesh using (publication_id)
-
-),
-
 final as (
 
     select
-        topic_term,
-        publication_year,
-        count(distinct bucketed.publication_id) as publication_count,
+        publications.therapy_class,
+        publications.publication_year,
+        count(distinct publications.publication_id) as publication_count,
         count(distinct links.publication_id) as publications_with_linked_trial,
-        count(distinct links.trial_id) as linked_trial_count
-    from bucketed
-    left join links on links.publication_id = bucketed.publication_id
-    group by topic_term, publication_year
+        count(distinct links.trial_id) as linked_trial_count,
+        count(distinct publications.publication_id) filter (where therapy_class_source = 'keywords') as publications_classified_by_keywords
+    from publications
+    left join links on links.publication_id = publications.publication_id
+    group by publications.therapy_class, publications.publication_year
 
 )
 

@@ -1,0 +1,120 @@
+"""Random-effects pooling per therapy class (and MSC source) x outcome x diabetes type.
+
+Proportions (events / participants) are pooled on the logit scale with DerSimonian-Laird random
+effects (statsmodels.stats.meta_analysis.combine_effects) and back-transformed; a 0.5 continuity
+correction is applied to a study with 0 or all events. Means with a dispersion (SD or SE) and n
+are pooled by inverse variance on their own scale. Overlapping cohorts and unverified rows are
+left out unless the vars include_overlapping_cohorts / include_unverified are true; both are
+counted. One row per group, with the outcome_fact_ids behind it.
+"""
+
+import math
+
+import numpy as np
+import pandas as pd
+from statsmodels.stats.meta_analysis import combine_effects
+
+GROUP = ["therapy_class", "msc_source", "outcome", "diabetes_type", "measure", "unit_normalised"]
+Z95 = 1.959963984540054
+
+
+def _logit(p):
+    return math.log(p / (1 - p))
+
+
+def _expit(x):
+    return 1 / (1 + math.exp(-x))
+
+
+def pool_proportions(events, totals):
+    """Pooled proportion (back-transformed), its CI, tau2, I2 on the logit scale."""
+    events = np.asarray(events, dtype=float)
+    totals = np.asarray(totals, dtype=float)
+    corrected = (events == 0) | (events == totals)
+    e = np.where(corrected, events + 0.5, events)
+    n = np.where(corrected, totals + 1.0, totals)
+    effect = np.log(e / (n - e))
+    variance = 1 / e + 1 / (n - e)
+    if len(effect) == 1:
+        se = math.sqrt(variance[0])
+        return (_expit(effect[0]), _expit(effect[0] - Z95 * se), _expit(effect[0] + Z95 * se),
+                None, None)
+    result = combine_effects(effect, variance, method_re="dl", use_t=False)
+    row = result.summary_frame().loc["random effect"]
+    return (_expit(row["eff"]), _expit(row["ci_low"]), _expit(row["ci_upp"]),
+            float(result.tau2), float(result.i2))
+
+
+def pool_means(means, ses):
+    means = np.asarray(means, dtype=float)
+    variance = np.asarray(ses, dtype=float) ** 2
+    if len(means) == 1:
+        return means[0], means[0] - Z95 * math.sqrt(variance[0]), means[0] + Z95 * math.sqrt(variance[0]), None, None
+    result = combine_effects(means, variance, method_re="dl", use_t=False)
+    row = result.summary_frame().loc["random effect"]
+    return row["eff"], row["ci_low"], row["ci_upp"], float(result.tau2), float(result.i2)
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    include_overlapping = str(dbt.config.get("include_overlapping_cohorts")).lower() == "true"
+    include_unverified = str(dbt.config.get("include_unverified")).lower() == "true"
+    facts = dbt.ref("int_outcomes_classified").df()
+    facts = facts[facts["measure"].isin(["proportion", "mean", "mean_change"])].copy()
+    facts["msc_source"] = facts["msc_source"].fillna("")
+    facts["diabetes_type"] = facts["diabetes_type"].fillna("unknown")
+    facts["unit_normalised"] = facts["unit_normalised"].fillna("")
+    rows = []
+    for key, group in facts.groupby(GROUP, dropna=False, sort=True):
+        excluded_overlap = group["is_overlapping_cohort"] & (not include_overlapping)
+        excluded_unverified = group["is_unverified"] & (not include_unverified)
+        kept = group[~(excluded_overlap | excluded_unverified)]
+        therapy_class, msc_source, outcome, diabetes_type, measure, unit = key
+        base = {
+            "therapy_class": therapy_class, "msc_source": msc_source or None, "outcome": outcome,
+            "diabetes_type": diabetes_type, "measure": measure, "unit_normalised": unit,
+            "excluded_overlapping_rows": int(excluded_overlap.sum()),
+            "excluded_unverified_rows": int(excluded_unverified.sum()),
+        }
+        if measure == "proportion":
+            usable = kept.dropna(subset=["n_events", "n_analyzed"])
+            usable = usable[usable["n_analyzed"] > 0]
+            scale, method = "logit", "DerSimonian-Laird random effects (logit), back-transformed"
+        else:
+            usable = kept.dropna(subset=["value", "dispersion_value", "n_analyzed"])
+            usable = usable[usable["dispersion_type"].isin(["STANDARD_DEVIATION", "STANDARD_ERROR"])]
+            scale, method = "identity", "inverse variance, DerSimonian-Laird random effects"
+        not_poolable = len(kept) - len(usable)
+        if usable.empty:
+            rows.append({**base, "k_studies": 0, "n_patients": 0, "n_events": None,
+                         "pooled_estimate": None, "ci_low": None, "ci_high": None, "tau2": None,
+                         "i2": None, "crude_proportion": None, "scale": scale, "method": method,
+                         "is_single_study": False, "rows_not_poolable": not_poolable,
+                         "study_ids": sorted(kept["study_id"].dropna().unique().tolist()),
+                         "outcome_fact_ids": sorted(kept["outcome_fact_id"].tolist())})
+            continue
+        if measure == "proportion":
+            estimate, low, high, tau2, i2 = pool_proportions(usable["n_events"], usable["n_analyzed"])
+            n_events = int(usable["n_events"].sum())
+            crude = n_events / float(usable["n_analyzed"].sum())
+        else:
+            se = np.where(usable["dispersion_type"] == "STANDARD_DEVIATION",
+                          usable["dispersion_value"] / np.sqrt(usable["n_analyzed"]),
+                          usable["dispersion_value"])
+            estimate, low, high, tau2, i2 = pool_means(usable["value"], se)
+            n_events, crude = None, None
+        rows.append({**base, "k_studies": int(usable["study_id"].nunique()),
+                     "n_patients": int(usable["n_analyzed"].sum()), "n_events": n_events,
+                     "pooled_estimate": float(estimate), "ci_low": float(low),
+                     "ci_high": float(high), "tau2": tau2, "i2": i2, "crude_proportion": crude,
+                     "scale": scale, "method": method,
+                     "is_single_study": int(usable["study_id"].nunique()) == 1,
+                     "rows_not_poolable": not_poolable,
+                     "study_ids": sorted(usable["study_id"].unique().tolist()),
+                     "outcome_fact_ids": sorted(usable["outcome_fact_id"].tolist())})
+    columns = list(GROUP) + ["k_studies", "n_patients", "n_events", "pooled_estimate", "ci_low",
+                             "ci_high", "tau2", "i2", "crude_proportion", "scale", "method",
+                             "is_single_study", "excluded_overlapping_rows",
+                             "excluded_unverified_rows", "rows_not_poolable", "study_ids",
+                             "outcome_fact_ids"]
+    return pd.DataFrame(rows, columns=columns)

@@ -1,0 +1,85 @@
+{#- One therapy class per publication: the class of its linked trial(s) in the warehouse
+    (best-confidence link first), else the curator's label from the outcome sheet, else a
+    keyword bucket of title and MeSH ('unclassified' when nothing matches). -#}
+with publications as (
+
+    select * from {{ ref('stg_pubmed__articles') }}
+
+),
+
+links as (
+
+    select * from {{ ref('trial_publication_links') }}
+
+),
+
+trials as (
+
+    select trial_id, therapy_class from {{ ref('dim_trials') }}
+
+),
+
+curated as (
+
+    select distinct publication_id, labels.therapy_class
+    from {{ ref('stg_outcomes__published_outcomes') }} outcomes
+    inner join {{ ref('published_therapy_labels') }} labels using (therapy_class_as_reported)
+    where publication_id is not null
+
+),
+
+mesh as (
+
+    select publication_id, string_agg(descriptor_name, ' | ') as mesh_text
+    from {{ ref('stg_pubmed__mesh_headings') }}
+    group by publication_id
+
+),
+
+from_links as (
+
+    select links.publication_id, trials.therapy_class
+    from links
+    inner join trials using (trial_id)
+    qualify row_number() over (partition by links.publication_id
+                               order by case links.confidence when 'high' then 1 when 'medium' then 2 else 3 end, links.trial_id) = 1
+
+),
+
+from_curated as (
+
+    select * from curated
+    qualify row_number() over (partition by publication_id order by therapy_class) = 1
+
+),
+
+final as (
+
+    select
+        publications.publication_id,
+        publications.publication_year,
+        coalesce(
+            from_links.therapy_class,
+            from_curated.therapy_class,
+            case
+                when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'exosome|extracellular vesicle') then 'msc_exosomes'
+                when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'mesenchymal|stromal') then 'msc'
+                when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'hematopoietic|haematopoietic') then 'hsc'
+                when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'induced pluripotent|ipsc') then 'ipsc_derived_islets'
+                when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'embryonic|pluripotent|stem cell-derived islet') then 'esc_derived_islets'
+                when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'islet') then 'islet_transplant_comparator'
+                when regexp_matches(lower(concat_ws(' ', title, mesh_text)), 'stem cell') then 'other_stem_cell'
+            end,
+            'unclassified'
+        ) as therapy_class,
+        case when from_links.therapy_class is not null then 'linked_trial'
+             when from_curated.therapy_class is not null then 'curator_label'
+             else 'keywords' end as therapy_class_source
+    from publications
+    left join from_links using (publication_id)
+    left join from_curated using (publication_id)
+    left join mesh using (publication_id)
+
+)
+
+select * from final

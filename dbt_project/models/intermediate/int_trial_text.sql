@@ -1,0 +1,71 @@
+{#- The registry text a classifier may read, per trial: titles, interventions (names, types,
+    descriptions, other names), arms, keywords (therapy_text); conditions, titles, keywords and
+    condition MeSH terms (condition_text). Lower-cased. -#}
+with studies as (
+
+    select * from {{ ref('stg_ctgov__studies') }}
+
+),
+
+interventions as (
+
+    select
+        nct_id,
+        string_agg(concat_ws(' ', intervention_type, intervention_name, intervention_description,
+                             array_to_string(other_names, ' ')), ' | ') as intervention_text
+    from {{ ref('stg_ctgov__interventions') }}
+    group by nct_id
+
+),
+
+arms as (
+
+    select nct_id, string_agg(concat_ws(' ', arm_group_label, arm_group_description,
+                                        array_to_string(intervention_names, ' ')), ' | ') as arm_text
+    from {{ ref('stg_ctgov__arm_groups') }}
+    group by nct_id
+
+),
+
+conditions as (
+
+    select nct_id, string_agg(condition_name, ' | ') as condition_names
+    from {{ ref('stg_ctgov__conditions') }}
+    group by nct_id
+
+),
+
+keywords as (
+
+    select nct_id, string_agg(keyword, ' | ') as keywords
+    from {{ ref('stg_ctgov__keywords') }}
+    group by nct_id
+
+),
+
+meshes as (
+
+    select nct_id, string_agg(mesh_term, ' | ') as mesh_terms
+    from {{ ref('stg_ctgov__mesh_terms') }}
+    where mesh_area = 'condition'
+    group by nct_id
+
+),
+
+combined as (
+
+    select
+        studies.nct_id as trial_id,
+        'ClinicalTrials.gov' as registry,
+        lower(concat_ws(' | ', brief_title, official_title, acronym, intervention_text, arm_text, keywords)) as therapy_text,
+        lower(concat_ws(' | ', brief_title, official_title, condition_names, keywords, mesh_terms)) as condition_text
+    from studies
+    left join interventions using (nct_id)
+    left join arms using (nct_id)
+    left join conditions using (nct_id)
+    left join keywords using (nct_id)
+    left join meshes using (nct_id)
+
+)
+
+select * from combined
