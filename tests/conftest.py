@@ -57,3 +57,24 @@ def snapshot_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("BETACELL_SNAPSHOT_DIR", str(target))
     reset_settings_cache()
     return target
+
+
+@pytest.fixture(scope="session")
+def snapshot_warehouse(prefect_harness, tmp_path_factory):
+    """The pipeline run once on the shipped snapshot; tests only read the published file."""
+    from flows.pipeline import refresh_warehouse
+    from flows.settings import get_settings
+
+    target = tmp_path_factory.mktemp("published") / "data"
+    target.mkdir()
+    patch = pytest.MonkeyPatch()
+    patch.setenv("BETACELL_DATA_DIR", str(target))
+    patch.setenv("BETACELL_SNAPSHOT_DIR", str(SNAPSHOT_DIR))
+    patch.setenv("BETACELL_OUTCOMES_DIR", str(REPO_DIR / "data" / "outcomes"))
+    reset_settings_cache()
+    try:
+        refresh_warehouse(source="snapshot")
+        yield get_settings().warehouse_path
+    finally:
+        patch.undo()
+        reset_settings_cache()

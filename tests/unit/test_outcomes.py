@@ -146,3 +146,9 @@ def test_shipped_sheet_carries_every_reference_row_and_loads_without_errors():
             assert ours["value_as_reported"] == theirs["value"]
             assert ours["unit_as_reported"] == theirs["unit"]
             assert (ours["pmid"], ours["doi"]) == (theirs["pmid"], theirs["doi"])
+
+
+def test_harm_taxonomy_unit_test_fixture_is_the_seed():
+    seed = REPO_DIR / "dbt_project" / "seeds" / "harm_taxonomy.csv"
+    fixture = REPO_DIR / "dbt_project" / "tests" / "fixtures" / "harm_taxonomy_fixture.csv"
+    assert seed.read_text() == fixture.read_text()

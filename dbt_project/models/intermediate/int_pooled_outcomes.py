@@ -3,7 +3,8 @@
 Proportions (events / participants) are pooled on the logit scale with DerSimonian-Laird random
 effects (statsmodels.stats.meta_analysis.combine_effects) and back-transformed; a 0.5 continuity
 correction is applied to a study with 0 or all events. Means with a dispersion (SD or SE) and n
-are pooled by inverse variance on their own scale. Overlapping cohorts and unverified rows are
+are pooled by inverse variance on their own scale. Each study arm contributes one effect (its
+longest timepoint); the other timepoints are counted in rows_other_timepoints. Overlapping cohorts and unverified rows are
 left out unless the vars include_overlapping_cohorts / include_unverified are true; both are
 counted. One row per group, with the outcome_fact_ids behind it.
 """
@@ -26,6 +27,19 @@ def _expit(x):
     return 1 / (1 + math.exp(-x))
 
 
+def _random_effects(effect, variance):
+    """DerSimonian-Laird via statsmodels. When the studies agree exactly (Q = 0) statsmodels
+    0.15 returns a negative tau2 and NaN random-effects row; DL truncates tau2 at 0, where the
+    random-effects estimate equals the fixed-effect one, so that row is used instead."""
+    result = combine_effects(effect, variance, method_re="dl", use_t=False)
+    frame = result.summary_frame()
+    tau2 = float(result.tau2)
+    if not math.isfinite(tau2) or tau2 <= 0:
+        q, df = float(result.q), len(effect) - 1
+        return frame.loc["fixed effect"], 0.0, (0.0 if q == 0 else max(0.0, (q - df) / q))
+    return frame.loc["random effect"], tau2, max(0.0, float(result.i2))
+
+
 def pool_proportions(events, totals):
     """Pooled proportion (back-transformed), its CI, tau2, I2 on the logit scale."""
     events = np.asarray(events, dtype=float)
@@ -39,10 +53,8 @@ def pool_proportions(events, totals):
         se = math.sqrt(variance[0])
         return (_expit(effect[0]), _expit(effect[0] - Z95 * se), _expit(effect[0] + Z95 * se),
                 None, None)
-    result = combine_effects(effect, variance, method_re="dl", use_t=False)
-    row = result.summary_frame().loc["random effect"]
-    return (_expit(row["eff"]), _expit(row["ci_low"]), _expit(row["ci_upp"]),
-            float(result.tau2), float(result.i2))
+    row, tau2, i2 = _random_effects(effect, variance)
+    return _expit(row["eff"]), _expit(row["ci_low"]), _expit(row["ci_upp"]), tau2, i2
 
 
 def pool_means(means, ses):
@@ -50,9 +62,8 @@ def pool_means(means, ses):
     variance = np.asarray(ses, dtype=float) ** 2
     if len(means) == 1:
         return means[0], means[0] - Z95 * math.sqrt(variance[0]), means[0] + Z95 * math.sqrt(variance[0]), None, None
-    result = combine_effects(means, variance, method_re="dl", use_t=False)
-    row = result.summary_frame().loc["random effect"]
-    return row["eff"], row["ci_low"], row["ci_upp"], float(result.tau2), float(result.i2)
+    row, tau2, i2 = _random_effects(means, variance)
+    return row["eff"], row["ci_low"], row["ci_upp"], tau2, i2
 
 
 def model(dbt, session):
@@ -84,9 +95,18 @@ def model(dbt, session):
             usable = kept.dropna(subset=["value", "dispersion_value", "n_analyzed"])
             usable = usable[usable["dispersion_type"].isin(["STANDARD_DEVIATION", "STANDARD_ERROR"])]
             scale, method = "identity", "inverse variance, DerSimonian-Laird random effects"
-        not_poolable = len(kept) - len(usable)
+        # one effect per study arm: the longest timepoint (several timepoints of one cohort are
+        # not independent); the others are counted, not pooled
+        before = len(usable)
+        usable = (usable.assign(_t=usable["timepoint_months"].fillna(-1))
+                  .sort_values(["study_id", "arm", "_t", "outcome_fact_id"],
+                               ascending=[True, True, False, True], na_position="last")
+                  .drop_duplicates(subset=["study_id", "arm"], keep="first")
+                  .drop(columns="_t"))
+        other_timepoints = before - len(usable)
+        not_poolable = len(kept) - before
         if usable.empty:
-            rows.append({**base, "k_studies": 0, "n_patients": 0, "n_events": None,
+            rows.append({**base, "rows_other_timepoints": 0, "k_studies": 0, "n_patients": 0, "n_events": None,
                          "pooled_estimate": None, "ci_low": None, "ci_high": None, "tau2": None,
                          "i2": None, "crude_proportion": None, "scale": scale, "method": method,
                          "is_single_study": False, "rows_not_poolable": not_poolable,
@@ -103,7 +123,8 @@ def model(dbt, session):
                           usable["dispersion_value"])
             estimate, low, high, tau2, i2 = pool_means(usable["value"], se)
             n_events, crude = None, None
-        rows.append({**base, "k_studies": int(usable["study_id"].nunique()),
+        rows.append({**base, "rows_other_timepoints": other_timepoints,
+                     "k_studies": int(usable["study_id"].nunique()),
                      "n_patients": int(usable["n_analyzed"].sum()), "n_events": n_events,
                      "pooled_estimate": float(estimate), "ci_low": float(low),
                      "ci_high": float(high), "tau2": tau2, "i2": i2, "crude_proportion": crude,
@@ -115,6 +136,7 @@ def model(dbt, session):
     columns = list(GROUP) + ["k_studies", "n_patients", "n_events", "pooled_estimate", "ci_low",
                              "ci_high", "tau2", "i2", "crude_proportion", "scale", "method",
                              "is_single_study", "excluded_overlapping_rows",
-                             "excluded_unverified_rows", "rows_not_poolable", "study_ids",
+                             "excluded_unverified_rows", "rows_not_poolable",
+                             "rows_other_timepoints", "study_ids",
                              "outcome_fact_ids"]
     return pd.DataFrame(rows, columns=columns)

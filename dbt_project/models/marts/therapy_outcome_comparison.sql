@@ -42,6 +42,7 @@ final as (
         cast(pooled.excluded_overlapping_rows as integer) as excluded_overlapping_rows,
         cast(pooled.excluded_unverified_rows as integer) as excluded_unverified_rows,
         cast(pooled.rows_not_poolable as integer) as rows_not_poolable,
+        cast(pooled.rows_other_timepoints as integer) as rows_other_timepoints,
         pooled.study_ids,
         pooled.outcome_fact_ids,
         {{ var('include_overlapping_cohorts', false) }} as includes_overlapping_cohorts,

@@ -1,0 +1,131 @@
+{{ config(materialized='table') }}
+
+{#- What changed in the latest build compared with the one before: new trials, status changes,
+    new results, new publications, new outcome rows. On the first build everything is new. -#}
+with history as (
+
+    select * from {{ ref('trial_history') }}
+
+),
+
+builds as (
+
+    select distinct dbt_valid_from as built_at from history
+
+),
+
+latest as (
+
+    select max(built_at) as built_at from builds
+
+),
+
+versions as (
+
+    select
+        history.*,
+        lag(overall_status) over (partition by trial_id order by dbt_valid_from) as previous_status,
+        lag(has_results) over (partition by trial_id order by dbt_valid_from) as previous_has_results,
+        lag(phase) over (partition by trial_id order by dbt_valid_from) as previous_phase,
+        row_number() over (partition by trial_id order by dbt_valid_from) as version_number
+    from history
+
+),
+
+trial_changes as (
+
+    select
+        case when version_number = 1 then 'new_trial'
+             when previous_status is distinct from overall_status then 'status_change'
+             when coalesce(previous_has_results, false) = false and has_results then 'new_results'
+             when previous_phase is distinct from phase then 'phase_change'
+             else 'other_change' end as change_type,
+        trial_id as entity_id,
+        'trial' as entity_type,
+        case when version_number = 1 then brief_title
+             when previous_status is distinct from overall_status then coalesce(previous_status, '(none)') || ' -> ' || coalesce(overall_status, '(none)')
+             when previous_phase is distinct from phase then coalesce(previous_phase, '(none)') || ' -> ' || coalesce(phase, '(none)')
+             else 'results posted' end as detail,
+        dbt_valid_from as changed_at
+    from versions, latest
+    where versions.dbt_valid_from = latest.built_at
+
+),
+
+publication_loads as (
+
+    select publication_key, min(fetched_at) as first_loaded_at
+    from {{ source('raw_publications', 'pubmed_articles') }}
+    group by publication_key
+
+),
+
+latest_publication_run as (
+
+    select max(fetched_at) as fetched_at from {{ source('raw_publications', 'pubmed_articles') }}
+
+),
+
+new_publications as (
+
+    select
+        'new_publication' as change_type,
+        publication_key as entity_id,
+        'publication' as entity_type,
+        cast(null as varchar) as detail,
+        first_loaded_at as changed_at
+    from publication_loads, latest_publication_run
+    where first_loaded_at = latest_publication_run.fetched_at
+
+),
+
+sheet_versions as (
+
+    select *, row_number() over (partition by sheet_file order by loaded_at desc) as recency
+    from {{ source('raw_outcomes', 'outcome_sheet_versions') }}
+    where status = 'accepted'
+
+),
+
+sheet_rows as (
+
+    select rows.*, versions.recency
+    from {{ source('raw_outcomes', 'outcome_sheet_rows') }} rows
+    inner join sheet_versions versions using (sheet_file, sheet_sha256)
+    where versions.recency <= 2
+
+),
+
+new_outcome_rows as (
+
+    select
+        'new_outcome_row' as change_type,
+        current_rows.sheet_file || ':' || current_rows.source_row as entity_id,
+        'outcome_row' as entity_type,
+        current_rows.study_id || ' / ' || current_rows.outcome as detail,
+        current_rows.loaded_at as changed_at
+    from sheet_rows current_rows
+    where current_rows.recency = 1
+      and not exists (
+          select 1 from sheet_rows previous_rows
+          where previous_rows.recency = 2
+            and previous_rows.sheet_file = current_rows.sheet_file
+            and previous_rows.study_id is not distinct from current_rows.study_id
+            and previous_rows.arm is not distinct from current_rows.arm
+            and previous_rows.outcome is not distinct from current_rows.outcome
+            and previous_rows.timepoint_as_reported is not distinct from current_rows.timepoint_as_reported
+            and previous_rows.measure is not distinct from current_rows.measure
+            and previous_rows.value_as_reported is not distinct from current_rows.value_as_reported
+      )
+
+),
+
+unioned as (
+
+    select * from trial_changes
+    union all select * from new_publications
+    union all select * from new_outcome_rows
+
+)
+
+select * from unioned
