@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench lint status clean snapshot
+.PHONY: run test bench lint status clean snapshot serve dashboard screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,3 +38,13 @@ snapshot: $(STAMP)
 
 clean:
 	rm -rf data/build data/raw data/marts data/quality data/warehouse.duckdb
+
+## serve: start a local Prefect server and serve the scheduled deployments (Ctrl-C stops both)
+PREFECT_PORT ?= 4200
+serve: $(STAMP)
+	@mkdir -p data/prefect
+	PREFECT_HOME=$(CURDIR)/data/prefect PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	  $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT) > data/prefect/server.log 2>&1 & \
+	  server=$$!; trap "kill $$server" EXIT INT TERM; \
+	  for i in $$(seq 1 90); do curl -sf http://127.0.0.1:$(PREFECT_PORT)/api/health >/dev/null && break; sleep 1; done; \
+	  PREFECT_HOME=$(CURDIR)/data/prefect PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/betacell serve

@@ -148,6 +148,10 @@ def _print_summary(summary: dict) -> None:
         else:
             console.print(f"Outcome sheet {sheet['sheet']}: {sheet['status']} "
                           f"({sheet.get('rows', 0)} rows, {sheet.get('warnings', 0)} warnings)")
+    for gate, result in summary.get("gates", {}).items():
+        status = "[green]passed[/]" if result.get("passed") else "[red]failed[/]"
+        console.print(f"{gate} gate: {status} ({result.get('expectations', 0)} expectations, "
+                      f"{len(result.get('warnings', []))} warnings)")
     counts = summary.get("dbt_status_counts", {})
     console.print(f"dbt build: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}")
     table = Table(title="Published tables", show_lines=False)
@@ -236,6 +240,24 @@ def _print_status(con, path) -> None:
         (rows,) = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
         counts.add_row(f"{schema}.{name}", f"{rows:,}")
     console.print(counts)
+
+
+@app.command()
+def serve(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Serve the scheduled deployments (needs PREFECT_API_URL pointing at a real server)."""
+    _prefect_defaults(verbose)
+    if not os.environ.get("PREFECT_API_URL"):
+        err_console.print("[bold red]Error:[/] schedules only fire on a real Prefect server. "
+                          "Run `make serve` (starts one), or set PREFECT_API_URL.")
+        raise typer.Exit(1)
+    from flows.deployments import SCHEDULES, serve_all
+
+    for schedule in SCHEDULES:
+        when = schedule.cron or f"every {schedule.interval_seconds} s"
+        console.print(f"serving [bold]{schedule.name}[/] ({when}): {schedule.description}")
+    serve_all()
 
 
 @app.command()

@@ -8,7 +8,13 @@ class BetacellError(RuntimeError):
 
 
 class SourceError(BetacellError):
-    """A source answered with something we cannot use (HTTP error, bad archive, bad payload)."""
+    """A source answered with something we cannot use (HTTP error, bad archive, bad payload).
+
+    ``transient`` is True when trying again later may help (timeouts, 429, 5xx)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
 
 
 class LoadRejected(BetacellError):

@@ -6,17 +6,21 @@ very end, after everything passed. A failure anywhere leaves the published wareh
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+import httpx
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from flows import progress
 from flows.db import connect, ensure_raw_schema
+from flows.errors import SourceError
 from flows.ingest import IngestOutcome, PreviousState, ingest_ctgov
+from flows.landing import utc_now
 from flows.load import LoadResult, load_ctgov_run, record_ledger
 from flows.outcomes import SheetRejected, load_outcome_sheet
 from flows.publications import (
@@ -27,6 +31,7 @@ from flows.publications import (
     load_pubmed_run,
 )
 from flows.publish import PublishResult, prepare_build_database, publish, refresh_lock
+from flows.quality import run_gate
 from flows.settings import Settings, get_settings
 from flows.sources.topic import load_topic
 from flows.transform import DbtResult, run_dbt
@@ -49,6 +54,8 @@ class RefreshSummary:
     table_counts: dict[str, int] = field(default_factory=dict)
     warehouse: str = ""
     published_bytes: int = 0
+    gates: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, int] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -279,48 +286,170 @@ def _table_counts(settings: Settings) -> dict[str, int]:
         con.close()
 
 
-@flow(name="refresh-warehouse", log_prints=True)
-def refresh_warehouse(
-    source: str = "snapshot", since: date | None = None, full: bool = False
+def _transient_only(task, task_run, state) -> bool:
+    """Retry network tasks only for failures that may pass (timeouts, 429, 5xx)."""
+    try:
+        state.result()
+    except SourceError as exc:
+        return exc.transient
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+@flow(name="ingest-registries")
+def ingest_registries_flow(
+    settings: Settings, source: str, since: date | None, full: bool, previous: PreviousState
+) -> IngestOutcome:
+    return ingest_ctgov_task.with_options(
+        retries=2, retry_delay_seconds=[60, 300], retry_condition_fn=_transient_only,
+        timeout_seconds=6 * 3600,
+    )(settings, source, since, full, previous)
+
+
+@flow(name="ingest-publications")
+def ingest_publications_flow(
+    settings: Settings, source: str, since: date | None, full: bool
+) -> list[PublicationIngest]:
+    return ingest_publications_task.with_options(
+        retries=2, retry_delay_seconds=[60, 300], retry_condition_fn=_transient_only,
+        timeout_seconds=6 * 3600,
+    )(settings, source, since, full, _publications_watermark(settings))
+
+
+@flow(name="load")
+def load_flow(
+    settings: Settings, build: Any, outcome: IngestOutcome | None,
+    publications: list[PublicationIngest], run_id: str, load_sheets: bool,
 ) -> dict[str, Any]:
-    """Ingest -> load raw -> dbt build -> publish. Publishes nothing unless every step passed."""
+    result: dict[str, Any] = {"ctgov": None, "publications": {}, "outcome_sheets": []}
+    if outcome is not None:
+        result["ctgov"] = load_raw_task(settings, build, outcome)
+    result["publications"] = load_publications_task(settings, build, publications)
+    if load_sheets:
+        result["outcome_sheets"] = load_outcome_sheets_task(settings, build, run_id)
+    return result
+
+
+@flow(name="transform")
+def transform_flow(settings: Settings, build: Any) -> DbtResult:
+    return dbt_build_task(settings, build)
+
+
+@flow(name="validate")
+def validate_flow(settings: Settings, build: Any, gate: str, run_ids: dict) -> dict[str, Any]:
+    return validate_task(settings, build, gate, run_ids)
+
+
+@flow(name="publish")
+def publish_flow(settings: Settings, build: Any) -> PublishResult:
+    return publish_task(settings, build)
+
+
+@task(name="validate-gate", cache_policy=NO_CACHE)
+def validate_task(settings: Settings, build: Any, gate: str, run_ids: dict) -> dict[str, Any]:
+    report = progress.reporter()
+    report.start(f"{gate} gate (Great Expectations)")
+    result = run_gate(settings, build, gate, run_ids).as_dict()
+    report.finish(f"{gate} gate (Great Expectations)")
+    for warning in result["warnings"]:
+        get_run_logger().warning("%s gate warning: %s", gate, warning)
+    return result
+
+
+def _latest_run_ids(settings: Settings, build: Any, ctgov_run: str | None,
+                    publications: list[PublicationIngest]) -> dict[str, str | None]:
+    pubmed = next((p.run.run_id for p in publications if p.source == "pubmed" and p.run), None)
+    return {"ctgov": ctgov_run, "pubmed": pubmed, "outcome": "current"}
+
+
+def alert_on_failure(flow, flow_run, state) -> None:
+    """Flow failure hook: write data/quality/last_failure.json and post to the alert webhook."""
     settings = get_settings()
+    message = f"Betacell refresh {flow_run.name} failed: {state.message}"
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - the failure being reported
+        message = f"Betacell refresh {flow_run.name} failed: {exc}"
+    settings.quality_dir.mkdir(parents=True, exist_ok=True)
+    (settings.quality_dir / "last_failure.json").write_text(
+        json.dumps({"flow_run": flow_run.name, "at": utc_now().isoformat(), "message": message},
+                   indent=2))
+    if settings.alert_webhook_url:
+        try:
+            httpx.post(settings.alert_webhook_url, json={"text": message}, timeout=10)
+        except httpx.HTTPError as exc:
+            get_run_logger().error("alert webhook failed: %s", exc)
+
+
+@flow(name="refresh-warehouse", log_prints=True, on_failure=[alert_on_failure])
+def refresh_warehouse(
+    source: str = "snapshot",
+    since: date | None = None,
+    full: bool = False,
+    stages: list[str] | None = None,
+) -> dict[str, Any]:
+    """Ingest -> load -> raw gate -> dbt build -> mart gate -> publish.
+
+    ``stages`` limits what is ingested (registries, publications, outcomes); the build, the gates
+    and the publish always run. Nothing is published unless every step passed.
+    """
+    settings = get_settings()
+    stages = stages or ["registries", "publications", "outcomes"]
     summary = RefreshSummary(source=source)
     with refresh_lock(settings):
-        previous = read_previous_state(settings)
-        outcome = ingest_ctgov_task(settings, source, since, full, previous)
-        summary.mode = outcome.mode
-        summary.skipped_reason = outcome.skipped_reason
-        summary.pages_landed = outcome.pages_landed
-        summary.records_landed = outcome.records_landed
-        summary.resumed_from_page = outcome.resumed_from_page
-        summary.run_id = outcome.run.run_id if outcome.run else None
-
-        publications = ingest_publications_task(
-            settings, source, since, full, _publications_watermark(settings)
-        )
+        outcome = None
+        if "registries" in stages:
+            previous = read_previous_state(settings)
+            outcome = ingest_registries_flow(settings, source, since, full, previous)
+            summary.mode = outcome.mode
+            summary.skipped_reason = outcome.skipped_reason
+            summary.pages_landed = outcome.pages_landed
+            summary.records_landed = outcome.records_landed
+            summary.resumed_from_page = outcome.resumed_from_page
+            summary.run_id = outcome.run.run_id if outcome.run else None
+        publications: list[PublicationIngest] = []
+        if "publications" in stages:
+            publications = ingest_publications_flow(settings, source, since, full)
 
         build = prepare_build_database(settings)
-        loaded = load_raw_task(settings, build, outcome)
-        summary.publications_loaded = load_publications_task(settings, build, publications)
-        summary.outcome_sheets = load_outcome_sheets_task(
-            settings, build, summary.run_id or f"run-{outcome.started_at:%Y%m%dT%H%M%SZ}"
-        )
-        if loaded is not None:
-            summary.records_loaded = loaded.records_loaded
-            summary.records_rejected = loaded.records_rejected
-        dbt_result = dbt_build_task(settings, build)
+        run_label = summary.run_id or f"run-{utc_now():%Y%m%dT%H%M%SZ}"
+        loaded = load_flow(settings, build, outcome, publications, run_label,
+                           "outcomes" in stages)
+        if loaded["ctgov"] is not None:
+            summary.records_loaded = loaded["ctgov"].records_loaded
+            summary.records_rejected = loaded["ctgov"].records_rejected
+        summary.publications_loaded = loaded["publications"]
+        summary.outcome_sheets = loaded["outcome_sheets"]
+        run_ids = _latest_run_ids(settings, build, summary.run_id if outcome and outcome.run
+                                  else None, publications)
+        summary.gates["raw"] = validate_flow(settings, build, "raw", run_ids)
+        dbt_result = transform_flow(settings, build)
         summary.dbt_status_counts = dbt_result.status_counts
-        published = publish_task(settings, build)
+        summary.gates["mart"] = validate_flow(settings, build, "mart", run_ids)
+        published = publish_flow(settings, build)
         summary.warehouse = str(published.warehouse)
         summary.published_bytes = published.bytes
     summary.table_counts = _table_counts(settings)
+    summary.changes = _changes(settings)
     create_markdown_artifact(
         key="refresh-warehouse-summary",
         markdown=_summary_markdown(summary),
         description="What the last refresh built",
     )
     return summary.as_dict()
+
+
+def _changes(settings: Settings) -> dict[str, int]:
+    con = connect(settings.warehouse_path, settings, read_only=True)
+    try:
+        return dict(con.execute(
+            "select change_type, count(*) from marts.changes_since_last_run group by 1 order by 1"
+        ).fetchall())
+    except Exception:  # noqa: BLE001 - an older warehouse without the mart
+        return {}
+    finally:
+        con.close()
 
 
 def _summary_markdown(summary: RefreshSummary) -> str:
@@ -334,6 +463,10 @@ def _summary_markdown(summary: RefreshSummary) -> str:
         f"- publications loaded: {summary.publications_loaded}",
         f"- outcome sheets: {summary.outcome_sheets}",
         f"- dbt: {summary.dbt_status_counts}",
+        *(f"- {gate} gate: {'passed' if r.get('passed') else 'FAILED'} "
+          f"({r.get('expectations', 0)} expectations, {len(r.get('warnings', []))} warnings)"
+          for gate, r in summary.gates.items()),
+        f"- changes since the last run: {summary.changes or 'none'}",
         "",
         "| table | rows |",
         "|---|---:|",

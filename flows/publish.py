@@ -9,6 +9,7 @@ file or the new one, never a mix). Marts are exported to Parquet aside and renam
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -78,6 +79,7 @@ def publish(settings: Settings, build: Path) -> PublishResult:
     staged: list[tuple[Path, Path]] = []
     con = duckdb.connect(str(build))
     try:
+        _stamp_version(con)
         con.execute("checkpoint")
         for mart in list_marts(con):
             final = settings.marts_dir / f"{mart}.parquet"
@@ -99,6 +101,20 @@ def publish(settings: Settings, build: Path) -> PublishResult:
         os.replace(aside, final)
     _fsync_dir(settings.marts_dir)
     return PublishResult(settings.warehouse_path, [final for _, final in staged], size)
+
+
+def _stamp_version(con: duckdb.DuckDBPyConnection) -> None:
+    """meta.published_version: one row naming this version and the row count of every mart, so
+    a reader can check that what it reads belongs together."""
+    counts = {m: con.execute(f"select count(*) from {MARTS_SCHEMA}.{m}").fetchone()[0]
+              for m in list_marts(con)}
+    con.execute("create schema if not exists meta")
+    con.execute(
+        "create or replace table meta.published_version as select "
+        "cast(uuid() as varchar) as version_id, now() as published_at, "
+        "cast(? as json) as mart_row_counts",
+        [json.dumps(counts)],
+    )
 
 
 def _fsync_dir(path: Path) -> None:

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     http_backoff_initial_seconds: float = Field(default=2.0, ge=0)
     http_backoff_max_seconds: float = Field(default=120.0, ge=0)
 
+    # Alerts: a failed run posts {"text": ...} here (Slack/Teams/any webhook); see README
+    alert_webhook_url: str | None = None
+
     # Loading
     max_reject_share: float = Field(
         default=0.02, ge=0, le=1, description="A run with a larger share of rejected records fails"

@@ -171,7 +171,8 @@ class PoliteClient:
         raise SourceError(
             f"{self.describe(path, params)} still failing after {self.retry.max_attempts} "
             f"attempts; last problem: {last_problem}. Pages landed so far are kept: the next run "
-            "resumes from the last landed page."
+            "resumes from the last landed page.",
+            transient=True,
         )
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
