@@ -48,3 +48,14 @@ serve: $(STAMP)
 	  server=$$!; trap "kill $$server" EXIT INT TERM; \
 	  for i in $$(seq 1 90); do curl -sf http://127.0.0.1:$(PREFECT_PORT)/api/health >/dev/null && break; sleep 1; done; \
 	  PREFECT_HOME=$(CURDIR)/data/prefect PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/betacell serve
+
+## dashboard: serve the Streamlit dashboard on the published warehouse (http://127.0.0.1:8501)
+dashboard: $(STAMP)
+	@test -f data/warehouse.duckdb || $(BIN)/betacell run --source snapshot
+	$(BIN)/python -m streamlit run dashboards/Overview.py --server.headless true --server.address 127.0.0.1 --browser.gatherUsageStats false
+
+## screenshots: headless Chromium screenshots of every page into dashboards/screenshots/
+screenshots: $(STAMP)
+	@test -f data/warehouse.duckdb || $(BIN)/betacell run --source snapshot
+	$(BIN)/python -m pip install --quiet -e ".[screenshots]"
+	$(BIN)/python dashboards/screenshots.py

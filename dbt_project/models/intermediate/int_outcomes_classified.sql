@@ -37,6 +37,10 @@ final as (
              when labels.therapy_class is not null then 'curator_label'
              else 'unmapped' end as therapy_class_source,
         coalesce(overlapping.excluded_by_default, false) as is_overlapping_cohort,
+        -- comparator arms of controlled studies carry the study's product label but not the product
+        coalesce(regexp_matches(lower(outcomes.arm),
+            'control|placebo|sham|standard (care|therapy|treatment)|conventional|usual care|insulin (only|alone)|untreated'), false)
+            as is_control_arm,
         outcomes.verification_status = 'no' as is_unverified
     from outcomes
     left join trials on trials.trial_id = outcomes.trial_id

@@ -6,7 +6,7 @@ correction is applied to a study with 0 or all events. Means with a dispersion (
 are pooled by inverse variance on their own scale. Each study arm contributes one effect (its
 longest timepoint); the other timepoints are counted in rows_other_timepoints. Overlapping cohorts and unverified rows are
 left out unless the vars include_overlapping_cohorts / include_unverified are true; both are
-counted. One row per group, with the outcome_fact_ids behind it.
+counted. Control arms (placebo, standard care, ...) are never pooled. One row per group, with the outcome_fact_ids behind it.
 """
 
 import math
@@ -71,7 +71,9 @@ def model(dbt, session):
     include_overlapping = str(dbt.config.get("include_overlapping_cohorts")).lower() == "true"
     include_unverified = str(dbt.config.get("include_unverified")).lower() == "true"
     facts = dbt.ref("int_outcomes_classified").df()
-    facts = facts[facts["measure"].isin(["proportion", "mean", "mean_change"])].copy()
+    # control / placebo / standard-care arms are not the product: never pooled into its class
+    facts = facts[facts["measure"].isin(["proportion", "mean", "mean_change"])
+                  & ~facts["is_control_arm"].astype(bool)].copy()
     facts["msc_source"] = facts["msc_source"].fillna("")
     facts["diabetes_type"] = facts["diabetes_type"].fillna("unknown")
     facts["unit_normalised"] = facts["unit_normalised"].fillna("")

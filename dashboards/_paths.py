@@ -1,0 +1,13 @@
+"""Import path for the dashboard scripts: the repo root (for `flows` and `dashboards`).
+
+Streamlit puts the main script's folder (dashboards/) on sys.path, so every page can import
+this module first."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
