@@ -30,7 +30,7 @@ status: $(STAMP)
 	$(BIN)/betacell status
 
 lint: $(STAMP)
-	$(BIN)/ruff check flows tests
+	$(BIN)/ruff check flows tests dashboards
 
 ## snapshot: rebuild data/snapshot from ../shared/reference (maintainers only)
 snapshot: $(STAMP)

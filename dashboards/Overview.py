@@ -6,7 +6,7 @@ import streamlit as st
 
 st.set_page_config(page_title="Betacell", page_icon="🧬", layout="wide")
 
-from dashboards import data
+from dashboards import data  # noqa: E402 - after set_page_config
 
 st.title("Betacell — stem-cell therapies for diabetes")
 st.caption("Evidence warehouse: registry records, publications and outcomes, with the source of "

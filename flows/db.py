@@ -102,6 +102,26 @@ create table if not exists raw.outcome_sheet_rows (
     loaded_at timestamptz not null
 );
 
+create table if not exists raw.ictrp_trials (
+    record_id       varchar not null,   -- TrialID as exported
+    source_register varchar,
+    payload         json not null,      -- the export's Trial fields (text cleaned of invalid chars)
+    run_id          varchar not null,
+    fetched_at      timestamptz not null,
+    source_file     varchar not null,
+    source_line     integer not null
+);
+
+create table if not exists raw.ctis_trials (
+    record_id       varchar not null,   -- ctNumber
+    source_register varchar,
+    payload         json not null,      -- search row + retrieve detail
+    run_id          varchar not null,
+    fetched_at      timestamptz not null,
+    source_file     varchar not null,
+    source_line     integer not null
+);
+
 create table if not exists raw.ingest_runs (
     run_id           varchar not null,
     source           varchar not null,

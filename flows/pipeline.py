@@ -32,6 +32,7 @@ from flows.publications import (
 )
 from flows.publish import PublishResult, prepare_build_database, publish, refresh_lock
 from flows.quality import run_gate
+from flows.registries import RegistryIngest, ingest_ctis, ingest_ictrp, load_registry_run
 from flows.settings import Settings, get_settings
 from flows.sources.topic import load_topic
 from flows.transform import DbtResult, run_dbt
@@ -307,6 +308,20 @@ def ingest_registries_flow(
     )(settings, source, since, full, previous)
 
 
+@task(name="ingest-ictrp", cache_policy=NO_CACHE)
+def ingest_ictrp_task(settings: Settings, source: str) -> RegistryIngest:
+    outcome = ingest_ictrp(settings, source)
+    get_run_logger().info("ictrp: %s", outcome.skipped_reason
+                          or f"landed {outcome.records_landed} records from {outcome.files}")
+    return outcome
+
+
+@task(name="ingest-ctis", cache_policy=NO_CACHE)
+def ingest_ctis_task(settings: Settings) -> RegistryIngest:
+    """EU CTIS search (pages from 1) for the topic's condition, with each trial's detail."""
+    return ingest_ctis(settings, {"medicalCondition": "diabetes"})
+
+
 @flow(name="ingest-publications")
 def ingest_publications_flow(
     settings: Settings, source: str, since: date | None, full: bool
@@ -321,10 +336,25 @@ def ingest_publications_flow(
 def load_flow(
     settings: Settings, build: Any, outcome: IngestOutcome | None,
     publications: list[PublicationIngest], run_id: str, load_sheets: bool,
+    registries: list[RegistryIngest] | None = None,
 ) -> dict[str, Any]:
+    registries = registries or []
     result: dict[str, Any] = {"ctgov": None, "publications": {}, "outcome_sheets": []}
     if outcome is not None:
         result["ctgov"] = load_raw_task(settings, build, outcome)
+    for other in registries:
+        if other.run is not None:
+            con = connect(build, settings)
+            try:
+                if other.source == "ictrp":
+                    result["ictrp"] = load_registry_run(
+                        con, other.run, id_field="TrialID", table="ictrp_trials",
+                        register_field="Source_Register")
+                else:
+                    result["ctis"] = load_registry_run(con, other.run, id_field="ctNumber",
+                                                       table="ctis_trials")
+            finally:
+                con.close()
     result["publications"] = load_publications_task(settings, build, publications)
     if load_sheets:
         result["outcome_sheets"] = load_outcome_sheets_task(settings, build, run_id)
@@ -408,6 +438,13 @@ def refresh_warehouse(
             summary.records_landed = outcome.records_landed
             summary.resumed_from_page = outcome.resumed_from_page
             summary.run_id = outcome.run.run_id if outcome.run else None
+        other_registries: list[RegistryIngest] = []
+        if "registries" in stages:
+            other_registries.append(ingest_ictrp_task(settings, source))
+            if source == "live":
+                other_registries.append(ingest_ctis_task.with_options(
+                    retries=2, retry_delay_seconds=[60, 300], retry_condition_fn=_transient_only,
+                    timeout_seconds=3600)(settings))
         publications: list[PublicationIngest] = []
         if "publications" in stages:
             publications = ingest_publications_flow(settings, source, since, full)
@@ -415,7 +452,7 @@ def refresh_warehouse(
         build = prepare_build_database(settings)
         run_label = summary.run_id or f"run-{utc_now():%Y%m%dT%H%M%SZ}"
         loaded = load_flow(settings, build, outcome, publications, run_label,
-                           "outcomes" in stages)
+                           "outcomes" in stages, other_registries)
         if loaded["ctgov"] is not None:
             summary.records_loaded = loaded["ctgov"].records_loaded
             summary.records_rejected = loaded["ctgov"].records_rejected

@@ -310,12 +310,62 @@ def build_outcome_sheet(reference_dir: Path, outcomes_dir: Path) -> int:
     return len(converted)
 
 
+ICTRP_REGISTER = {"IRCT": "IRCT", "ChiCTR": "ChiCTR", "EudraCT": "EU Clinical Trials Register"}
+ICTRP_STATUS = {"RECRUITING": "Recruiting", "COMPLETED": "Completed",
+                "NOT_YET_RECRUITING": "Not yet recruiting"}
+ICTRP_PHASE = {"EARLY_PHASE1": "Early Phase 1", "PHASE1": "Phase 1", "PHASE2": "Phase 2",
+               "PHASE3": "Phase 3", "NA": "N/A"}
+
+
+def ictrp_trial_xml(row: dict[str, str]) -> str:
+    """A trials.csv row of another registry in the ICTRP export shape (facts only)."""
+    from xml.sax.saxutils import escape
+
+    trial_id = row["trial_id"]
+    if row["registry"] == "EudraCT":
+        # ICTRP lists EU CTR records per member state; the facts are from the ES record
+        trial_id = f"EUCTR{trial_id}-ES"
+    fields = [
+        ("TrialID", trial_id),
+        ("Public_title", row["title"]),
+        ("Primary_sponsor", row["lead_sponsor"]),
+        ("Date_registration", row["first_posted"]),
+        ("Source_Register", ICTRP_REGISTER[row["registry"]]),
+        ("Recruitment_Status", ICTRP_STATUS.get(row["overall_status"], row["overall_status"])),
+        ("Date_enrollement", row["start_date"]),
+        ("Target_size", row["enrollment"]),
+        ("Study_type", "Interventional study" if row["study_type"] == "INTERVENTIONAL"
+         else row["study_type"]),
+        ("Phase", "/".join(ICTRP_PHASE[p] for p in row["phase"].split("/")) if row["phase"]
+         else ""),
+        ("Countries", row["countries"]),
+        ("Condition", row["conditions"]),
+        ("Intervention", row["intervention_names"]),
+    ]
+    body = "".join(f"<{k}>{escape(v)}</{k}>" if v else f"<{k}/>" for k, v in fields)
+    return f"<Trial>{body}</Trial>"
+
+
+def build_ictrp(reference_dir: Path, snapshot_dir: Path) -> int:
+    rows = [r for r in csv.DictReader((reference_dir / "trials.csv").open(encoding="utf-8"))
+            if r["registry"] in ICTRP_REGISTER]
+    out = snapshot_dir / "ictrp"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "ictrp_export.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<Trials_downloaded_from_ICTRP>\n'
+        + "\n".join(ictrp_trial_xml(r) for r in rows) + "\n</Trials_downloaded_from_ICTRP>\n",
+        encoding="utf-8")
+    return len(rows)
+
+
 def main(argv: list[str]) -> None:
     reference = Path(argv[0]) if argv else REPO_DIR.parent / "shared" / "reference"
     count = build(reference, REPO_DIR / "data" / "snapshot")
     print(f"wrote {count} ClinicalTrials.gov studies to data/snapshot/ctgov/")
     count = build_publications(reference, REPO_DIR / "data" / "snapshot")
     print(f"wrote {count} publications to data/snapshot/pubmed/")
+    count = build_ictrp(reference, REPO_DIR / "data" / "snapshot")
+    print(f"wrote {count} ICTRP-shaped trials to data/snapshot/ictrp/")
     count = build_outcome_sheet(reference, REPO_DIR / "data" / "outcomes")
     print(f"wrote {count} outcome rows to data/outcomes/published_outcomes.csv")
 

@@ -66,6 +66,20 @@ combined as (
     left join keywords using (nct_id)
     left join meshes using (nct_id)
 
+),
+
+ictrp as (
+
+    select
+        trial_id,
+        registry,
+        lower(concat_ws(' | ', title, scientific_title, array_to_string(interventions, ' | '))) as therapy_text,
+        lower(concat_ws(' | ', title, scientific_title, array_to_string(conditions, ' | '))) as condition_text
+    from {{ ref('stg_ictrp__trials') }}
+    where registry <> 'ClinicalTrials.gov'
+
 )
 
 select * from combined
+union all
+select * from ictrp

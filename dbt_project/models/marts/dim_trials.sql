@@ -60,13 +60,34 @@ links as (
 
 ),
 
-final as (
+merges as (
+
+    select * from {{ ref('int_trial_id_merges') }} where is_merged
+
+),
+
+merged_ids as (
+
+    select canonical_trial_id, list(distinct merged_id order by merged_id) as merged_ids
+    from merges group by canonical_trial_id
+
+),
+
+ictrp as (
+
+    select * from {{ ref('stg_ictrp__trials') }}
+    where registry <> 'ClinicalTrials.gov'
+      and trial_id not in (select merged_id from merges)
+
+),
+
+registry_trials as (
 
     select
         studies.nct_id as trial_id,
         studies.nct_id,
         'ClinicalTrials.gov' as registry,
-        [studies.nct_id] as registry_ids,
+        list_concat([studies.nct_id], coalesce(merged_ids.merged_ids, [])) as registry_ids,
         studies.brief_title,
         studies.official_title,
         classification.therapy_class,
@@ -112,6 +133,69 @@ final as (
     left join sponsors using (nct_id)
     left join countries using (nct_id)
     left join links on links.trial_id = studies.nct_id
+    left join merged_ids on merged_ids.canonical_trial_id = studies.nct_id
+
+),
+
+other_registry_trials as (
+
+    select
+        ictrp.trial_id,
+        cast(null as varchar) as nct_id,
+        ictrp.registry,
+        list_distinct(list_concat([ictrp.trial_id], list_filter(ictrp.secondary_ids, x -> x <> ictrp.trial_id))) as registry_ids,
+        ictrp.title as brief_title,
+        ictrp.scientific_title as official_title,
+        classification.therapy_class,
+        classification.therapy_class_rule,
+        classification.msc_source,
+        classification.donor_type,
+        classification.is_gene_edited,
+        classification.is_encapsulated,
+        classification.immunosuppression,
+        classification.diabetes_type,
+        classification.complications,
+        classification.is_complication_trial,
+        ictrp.study_type,
+        ictrp.phase,
+        case when ictrp.phase like '%PHASE4%' then 'PHASE4' when ictrp.phase like '%PHASE3%' then 'PHASE3'
+             when ictrp.phase like '%PHASE2%' then 'PHASE2' when ictrp.phase like '%PHASE1%' and ictrp.phase not like '%EARLY%' then 'PHASE1'
+             when ictrp.phase like '%EARLY_PHASE1%' then 'EARLY_PHASE1' when ictrp.phase = 'NA' then 'NA' end as highest_phase,
+        case lower(ictrp.recruitment_status)
+            when 'recruiting' then 'RECRUITING' when 'completed' then 'COMPLETED'
+            when 'not yet recruiting' then 'NOT_YET_RECRUITING' end as overall_status,
+        cast(null as varchar) as why_stopped,
+        ictrp.enrollment_start_date as start_date,
+        case when ictrp.enrollment_start_date is not null then 'day' end as start_date_precision,
+        cast(null as date) as primary_completion_date,
+        cast(null as varchar) as primary_completion_date_precision,
+        cast(null as varchar) as primary_completion_date_type,
+        cast(null as date) as completion_date,
+        cast(null as varchar) as completion_date_precision,
+        cast(ictrp.target_size as bigint) as enrollment_count,
+        cast(null as varchar) as enrollment_type,
+        ictrp.primary_sponsor as lead_sponsor_name,
+        cast(null as varchar) as sponsor_class,
+        ictrp.countries,
+        len(ictrp.countries) as country_count,
+        cast(null as boolean) as has_results,
+        cast(null as date) as results_first_post_date,
+        coalesce(links.linked_publication_count, 0) as linked_publication_count,
+        coalesce(links.linked_result_publication_count, 0) as linked_result_publication_count,
+        ictrp.registration_date as last_update_post_date,
+        ictrp.web_address as source_url,
+        ictrp.retrieved_at
+    from ictrp
+    left join classification on classification.trial_id = ictrp.trial_id
+    left join links on links.trial_id = ictrp.trial_id
+
+),
+
+final as (
+
+    select * from registry_trials
+    union all by name
+    select * from other_registry_trials
 
 )
 

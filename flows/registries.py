@@ -1,0 +1,142 @@
+"""Other registries: WHO ICTRP exports (inbox files) and EU CTIS (public JSON endpoints).
+
+Both land like ClinicalTrials.gov (``data/raw/<source>/<run_id>/`` JSON lines + manifest) and
+load into ``raw.ictrp_trials`` / ``raw.ctis_trials`` in one transaction per run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import polars as pl
+
+from flows.db import ensure_raw_schema
+from flows.landing import LandingRun, new_run_id, utc_now
+from flows.load import record_ledger
+from flows.settings import Settings
+from flows.sources import ctis, ictrp
+
+ICTRP_SUFFIXES = {".xml", ".csv"}
+
+
+@dataclass
+class RegistryIngest:
+    source: str
+    run: LandingRun | None
+    files: list[str]
+    records_landed: int = 0
+    skipped_reason: str | None = None
+
+
+def ictrp_inbox(settings: Settings, source: str) -> Path:
+    return settings.snapshot_path / "ictrp" if source == "snapshot" else (
+        settings.data_path / "inbox" / "ictrp")
+
+
+def _landed_hashes(raw_dir: Path) -> set[str]:
+    hashes: set[str] = set()
+    for manifest in (raw_dir / "ictrp").glob("*/manifest.jsonl"):
+        for line in manifest.read_bytes().splitlines():
+            if line:
+                hashes.add(orjson.loads(line).get("query", {}).get("sha256", ""))
+    return hashes
+
+
+def ingest_ictrp(settings: Settings, source: str = "snapshot") -> RegistryIngest:
+    """Land every new export file of the inbox (a file already landed, by sha256, is skipped)."""
+    inbox = ictrp_inbox(settings, source)
+    files = sorted(p for p in inbox.glob("*") if p.suffix.lower() in ICTRP_SUFFIXES) \
+        if inbox.exists() else []
+    landed = _landed_hashes(settings.raw_dir)
+    new = [(p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
+    new = [(p, digest) for p, digest in new if digest not in landed]
+    if not new:
+        return RegistryIngest("ictrp", None, [], skipped_reason=f"no new export in {inbox}")
+    run = LandingRun(settings.raw_dir, "ictrp", new_run_id())
+    run.start({"run_id": run.run_id, "source": "ictrp", "inbox": str(inbox)})
+    outcome = RegistryIngest("ictrp", run, [p.name for p, _ in new])
+    for page, (path, digest) in enumerate(new, start=1):
+        records = [orjson.dumps(r) for r in ictrp.parse_export(path)]
+        run.land_records(records, page=page, query={"file": path.name, "sha256": digest},
+                         fetched_at=utc_now())
+        outcome.records_landed += len(records)
+    run.complete({"files": outcome.files, "records": outcome.records_landed})
+    return outcome
+
+
+def ingest_ctis(settings: Settings, criteria: dict[str, Any], client=None,
+                with_details: bool = True) -> RegistryIngest:
+    own = client is None
+    client = client or ctis.make_ctis_client(settings)
+    run = LandingRun(settings.raw_dir, "ctis", new_run_id())
+    run.start({"run_id": run.run_id, "source": "ctis", "criteria": criteria})
+    outcome = RegistryIngest("ctis", run, [])
+    try:
+        for page, rows, total in ctis.iter_search_pages(client, criteria):
+            if with_details:
+                rows = [{**row, "detail": ctis.retrieve(client, row["ctNumber"])} for row in rows]
+            run.land_records((orjson.dumps(r) for r in rows), page=page,
+                             query={"criteria": criteria, "page": page, "total": total},
+                             fetched_at=utc_now())
+            outcome.records_landed += len(rows)
+        run.complete({"records": outcome.records_landed})
+        return outcome
+    finally:
+        if own:
+            client.close()
+
+
+def load_registry_run(con: duckdb.DuckDBPyConnection, landing: LandingRun, *, id_field: str,
+                      table: str, register_field: str | None = None) -> dict[str, int]:
+    """Load JSON-lines records of an ICTRP or CTIS run; a record without its id is rejected."""
+    ensure_raw_schema(con)
+    if con.execute("select count(*) from raw.ingest_runs where run_id = ? and status = 'loaded'",
+                   [landing.run_id]).fetchone()[0]:
+        return {"loaded": 0, "rejected": 0}
+    rows, rejects = [], []
+    for entry in landing.entries():
+        source_file = f"{landing.source}/{landing.run_id}/{entry.file}"
+        for line_no, line in enumerate(landing.iter_lines(entry), start=1):
+            record = orjson.loads(line)
+            record_id = (record.get(id_field) or "").strip() if isinstance(record.get(id_field),
+                                                                           str) else None
+            if not record_id:
+                rejects.append({"source": landing.source, "run_id": landing.run_id,
+                                "source_file": source_file, "source_line": line_no,
+                                "record_id": None, "reason": f"record has no {id_field}",
+                                "record_excerpt": line[:300].decode("utf-8", "replace"),
+                                "rejected_at": utc_now()})
+                continue
+            rows.append({"record_id": record_id,
+                         "source_register": record.get(register_field) if register_field else None,
+                         "payload": line.decode(), "run_id": landing.run_id,
+                         "fetched_at": entry.fetched_at, "source_file": source_file,
+                         "source_line": line_no})
+    con.execute("begin transaction")
+    try:
+        if rows:
+            con.register("registry_rows", pl.DataFrame(rows))
+            con.execute(f"""insert into raw.{table} select record_id, source_register,
+                payload::json, run_id, fetched_at::timestamptz, source_file, source_line
+                from registry_rows""")
+            con.unregister("registry_rows")
+        if rejects:
+            con.register("registry_rejects", pl.DataFrame(rejects))
+            con.execute("insert into raw.rejected_records select source, run_id, source_file, "
+                        "source_line, record_id, reason, record_excerpt, rejected_at "
+                        "from registry_rejects")
+            con.unregister("registry_rejects")
+        record_ledger(con, {"run_id": landing.run_id, "source": landing.source, "mode": "files"
+                            if landing.source == "ictrp" else "api", "status": "loaded",
+                            "records_landed": len(rows) + len(rejects),
+                            "records_loaded": len(rows), "records_rejected": len(rejects)})
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return {"loaded": len(rows), "rejected": len(rejects)}

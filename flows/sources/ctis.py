@@ -1,0 +1,56 @@
+"""EU CTIS public portal JSON endpoints (search and retrieve), undocumented and unauthenticated.
+
+Pages start at 1: page 0 answers HTTP 200 with totalRecords 0 for every query, so a client that
+starts at 0 silently gets nothing. Same client discipline as ClinicalTrials.gov (rate limit,
+retries with backoff, Retry-After).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flows.errors import SourceError
+from flows.settings import Settings
+from flows.sources.http import PoliteClient, RetryPolicy
+
+PAGE_SIZE = 100
+
+
+def make_ctis_client(settings: Settings, transport: Any = None) -> PoliteClient:
+    return PoliteClient(
+        settings.ctis_base_url, source="ctis", requests_per_second=1.0,
+        timeout=settings.http_timeout_seconds,
+        retry=RetryPolicy(settings.http_max_attempts, settings.http_backoff_initial_seconds,
+                          settings.http_backoff_max_seconds),
+        transport=transport,
+    )
+
+
+def iter_search_pages(
+    client: PoliteClient, criteria: dict[str, Any], page_size: int = PAGE_SIZE
+) -> Iterator[tuple[int, list[dict[str, Any]], int]]:
+    """Yield ``(page number, rows, totalRecords)`` from page 1 until every record was seen."""
+    page, seen = 1, 0
+    while True:
+        body = {"pagination": {"page": page, "size": page_size},
+                "sort": {"property": "decisionDate", "direction": "DESC"},
+                "searchCriteria": criteria}
+        response = client.request("POST", "/search", json=body).json()
+        if not isinstance(response, dict) or "data" not in response:
+            raise SourceError(f"ctis search page {page} returned an unexpected body: "
+                              f"{str(response)[:200]}")
+        rows = response.get("data") or []
+        total = int((response.get("pagination") or {}).get("totalRecords",
+                                                            response.get("totalRecords", 0)) or 0)
+        if not rows:
+            return
+        yield page, rows, total
+        seen += len(rows)
+        if seen >= total:
+            return
+        page += 1
+
+
+def retrieve(client: PoliteClient, ct_number: str) -> dict[str, Any]:
+    return client.get_json(f"/retrieve/{ct_number}")
