@@ -1,18 +1,10 @@
-with studies as (
-
-    select nct_id, results_section from {{ ref('base_ctgov__latest_studies') }}
-    where results_section is not null
-
-),
-
-measures as (
+with measures as (
 
     select
         nct_id,
-        unnest(json_transform(results_section->'outcomeMeasuresModule'->'outcomeMeasures',
-            '[{"analyses":[{"groupIds":["VARCHAR"],"paramType":"VARCHAR","paramValue":"VARCHAR","dispersionType":"VARCHAR","dispersionValue":"VARCHAR","statisticalMethod":"VARCHAR","pValue":"VARCHAR","pValueComment":"VARCHAR","ciNumSides":"VARCHAR","ciPctValue":"VARCHAR","ciLowerLimit":"VARCHAR","ciUpperLimit":"VARCHAR","testedNonInferiority":"BOOLEAN","nonInferiorityType":"VARCHAR"}]}]')) as measure,
-        generate_subscripts(json_transform(results_section->'outcomeMeasuresModule'->'outcomeMeasures', '["JSON"]'), 1) as outcome_measure_index
-    from studies
+        outcome_measure_index,
+        json_transform(measure, '{"analyses":[{"groupIds":["VARCHAR"],"paramType":"VARCHAR","paramValue":"VARCHAR","dispersionType":"VARCHAR","dispersionValue":"VARCHAR","statisticalMethod":"VARCHAR","pValue":"VARCHAR","pValueComment":"VARCHAR","ciNumSides":"VARCHAR","ciPctValue":"VARCHAR","ciLowerLimit":"VARCHAR","ciUpperLimit":"VARCHAR","testedNonInferiority":"BOOLEAN","nonInferiorityType":"VARCHAR"}]}') as measure
+    from {{ ref('base_ctgov__outcome_measures') }}
 
 ),
 

@@ -1,20 +1,12 @@
 {#- Every posted value. Values arrive as strings and may be "NA" (with a comment): the text is
     kept, value_numeric is null when the text is not a number. -#}
-with studies as (
-
-    select nct_id, results_section from {{ ref('base_ctgov__latest_studies') }}
-    where results_section is not null
-
-),
-
-measures as (
+with measures as (
 
     select
         nct_id,
-        unnest(json_transform(results_section->'outcomeMeasuresModule'->'outcomeMeasures',
-            '[{"classes":[{"title":"VARCHAR","categories":[{"title":"VARCHAR","measurements":[{"groupId":"VARCHAR","value":"VARCHAR","spread":"VARCHAR","lowerLimit":"VARCHAR","upperLimit":"VARCHAR","comment":"VARCHAR"}]}]}]}]')) as measure,
-        generate_subscripts(json_transform(results_section->'outcomeMeasuresModule'->'outcomeMeasures', '["JSON"]'), 1) as outcome_measure_index
-    from studies
+        outcome_measure_index,
+        json_transform(measure, '{"classes":[{"title":"VARCHAR","categories":[{"title":"VARCHAR","measurements":[{"groupId":"VARCHAR","value":"VARCHAR","spread":"VARCHAR","lowerLimit":"VARCHAR","upperLimit":"VARCHAR","comment":"VARCHAR"}]}]}]}') as measure
+    from {{ ref('base_ctgov__outcome_measures') }}
 
 ),
 

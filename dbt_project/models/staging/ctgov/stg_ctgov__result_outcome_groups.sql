@@ -1,19 +1,11 @@
 {#- Outcome-measure groups (OG ids are scoped to their measure) with participants analysed. -#}
-with studies as (
-
-    select nct_id, results_section from {{ ref('base_ctgov__latest_studies') }}
-    where results_section is not null
-
-),
-
-measures as (
+with measures as (
 
     select
         nct_id,
-        unnest(json_transform(results_section->'outcomeMeasuresModule'->'outcomeMeasures',
-            '[{"groups":[{"id":"VARCHAR","title":"VARCHAR","description":"VARCHAR"}],"denoms":[{"units":"VARCHAR","counts":[{"groupId":"VARCHAR","value":"VARCHAR"}]}]}]')) as measure,
-        generate_subscripts(json_transform(results_section->'outcomeMeasuresModule'->'outcomeMeasures', '["JSON"]'), 1) as outcome_measure_index
-    from studies
+        outcome_measure_index,
+        json_transform(measure, '{"groups":[{"id":"VARCHAR","title":"VARCHAR","description":"VARCHAR"}],"denoms":[{"units":"VARCHAR","counts":[{"groupId":"VARCHAR","value":"VARCHAR"}]}]}') as measure
+    from {{ ref('base_ctgov__outcome_measures') }}
 
 ),
 

@@ -1,18 +1,10 @@
-with studies as (
-
-    select nct_id, results_section from {{ ref('base_ctgov__latest_studies') }}
-    where results_section is not null
-
-),
-
-measures as (
+with measures as (
 
     select
         nct_id,
-        unnest(json_transform(results_section->'outcomeMeasuresModule'->'outcomeMeasures',
-            '[{"type":"VARCHAR","title":"VARCHAR","description":"VARCHAR","populationDescription":"VARCHAR","reportingStatus":"VARCHAR","paramType":"VARCHAR","dispersionType":"VARCHAR","unitOfMeasure":"VARCHAR","timeFrame":"VARCHAR","typeUnitsAnalyzed":"VARCHAR"}]')) as measure,
-        generate_subscripts(json_transform(results_section->'outcomeMeasuresModule'->'outcomeMeasures', '["JSON"]'), 1) as outcome_measure_index
-    from studies
+        outcome_measure_index,
+        json_transform(measure, '{"type":"VARCHAR","title":"VARCHAR","description":"VARCHAR","populationDescription":"VARCHAR","reportingStatus":"VARCHAR","paramType":"VARCHAR","dispersionType":"VARCHAR","unitOfMeasure":"VARCHAR","timeFrame":"VARCHAR","typeUnitsAnalyzed":"VARCHAR"}') as measure
+    from {{ ref('base_ctgov__outcome_measures') }}
 
 )
 

@@ -1,7 +1,6 @@
 with articles as (
 
-    select * from {{ source('raw_publications', 'pubmed_articles') }}
-    qualify row_number() over (partition by publication_key order by fetched_at desc, source_file desc, record_index desc) = 1
+    select * from {{ ref('base_pubmed__latest_articles') }}
 
 ),
 
