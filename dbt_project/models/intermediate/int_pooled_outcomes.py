@@ -6,7 +6,8 @@ correction is applied to a study with 0 or all events. Means with a dispersion (
 are pooled by inverse variance on their own scale. Each study arm contributes one effect (its
 longest timepoint); the other timepoints are counted in rows_other_timepoints. Overlapping cohorts and unverified rows are
 left out unless the vars include_overlapping_cohorts / include_unverified are true; both are
-counted. Control arms (placebo, standard care, ...) are never pooled. One row per group, with the outcome_fact_ids behind it.
+counted. Control arms (placebo, standard care, ...) and the catch-all outcome "other" are never
+pooled. One row per group, with the outcome_fact_ids behind it.
 """
 
 import math
@@ -97,6 +98,8 @@ def model(dbt, session):
             usable = kept.dropna(subset=["value", "dispersion_value", "n_analyzed"])
             usable = usable[usable["dispersion_type"].isin(["STANDARD_DEVIATION", "STANDARD_ERROR"])]
             scale, method = "identity", "inverse variance, DerSimonian-Laird random effects"
+        if outcome == "other":  # a catch-all of different outcomes: listed, never pooled
+            usable = usable.iloc[0:0]
         # one effect per study arm: the longest timepoint (several timepoints of one cohort are
         # not independent); the others are counted, not pooled
         before = len(usable)
