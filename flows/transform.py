@@ -38,12 +38,15 @@ def dbt_executable() -> str:
 
 def dbt_env(settings: Settings, database: Path) -> dict[str, str]:
     env = dict(os.environ)
-    env["BETACELL_DUCKDB_PATH"] = str(database)
+    # Relative to the subprocess's working directory (the database's folder): the profile, and
+    # so dbt's partial-parse state, stays the same wherever the data directory is.
+    env["BETACELL_DUCKDB_PATH"] = database.name
     env["BETACELL_DATA_DIR"] = str(settings.data_path)
     env["BETACELL_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "false"
     env["DBT_USE_COLORS"] = "false"
-    env.setdefault("DBT_PARTIAL_PARSE", "false")
+    # dbt re-parses only what changed (it checks every file's hash and the profile).
+    env.setdefault("DBT_PARTIAL_PARSE", "true")
     return env
 
 
@@ -65,7 +68,8 @@ def run_dbt(settings: Settings, args: list[str], database: Path) -> DbtResult:
     ]
     (target / "run_results.json").unlink(missing_ok=True)
     completed = subprocess.run(
-        command, env=dbt_env(settings, database), capture_output=True, text=True, cwd=project
+        command, env=dbt_env(settings, database), capture_output=True, text=True,
+        cwd=database.parent,
     )
     result = _read_run_results(target / "run_results.json", command)
     if completed.returncode != 0:
