@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,13 +247,24 @@ class GateResult:
         }
 
 
-def _context():
+GX_RUNTIME_ENV = "BETACELL_GX_RUNTIME_DIR"
+KEEP_VALIDATIONS_PER_CHECK = 20
+
+
+def gx_runtime_dir(settings: Settings) -> Path:
+    """Where GX writes run state: data/quality/gx_validations/ and data/quality/data_docs/, never
+    the tracked tree (great_expectations.yml reads this from ${BETACELL_GX_RUNTIME_DIR})."""
+    return settings.quality_dir
+
+
+def _context(settings: Settings | None = None):
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     logging.getLogger("great_expectations").setLevel(logging.ERROR)
     import great_expectations as gx
 
-    context = gx.get_context(mode="file", project_root_dir=str(GX_ROOT))
-    return context
+    runtime = gx_runtime_dir(settings) if settings else Path(tempfile.gettempdir()) / "betacell-gx"
+    os.environ[GX_RUNTIME_ENV] = str(runtime)
+    return gx.get_context(mode="file", project_root_dir=str(GX_ROOT))
 
 
 def ensure_gx_objects(context=None):
@@ -282,11 +293,12 @@ def ensure_gx_objects(context=None):
         definition = context.validation_definitions.add_or_update(
             gx.ValidationDefinition(data=batch, suite=suite, name=check.name)
         )
+        # No per-checkpoint Data Docs action: the gate builds the docs once, after all checks.
         context.checkpoints.add_or_update(
             gx.Checkpoint(
                 name=check.name,
                 validation_definitions=[definition],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+                actions=[],
                 result_format={"result_format": "COMPLETE"},
             )
         )
@@ -297,7 +309,7 @@ def run_gate(
     settings: Settings, database: Path, gate: str, run_ids: dict[str, str | None]
 ) -> GateResult:
     """Run every check of a gate on frames queried from ``database``; raise on critical failures."""
-    context = _context()
+    context = _context(settings)
     try:
         for check in ALL_CHECKS:
             context.checkpoints.get(check.name)
@@ -364,17 +376,24 @@ def _failure_message(result: GateResult) -> str:
 
 
 def _publish_data_docs(context, settings: Settings) -> str | None:
-    """Build Data Docs and copy the site under data/quality/data_docs/."""
+    """Prune old validation results, then build Data Docs once (data/quality/data_docs/)."""
+    _prune_validations(gx_runtime_dir(settings) / "gx_validations")
     try:
         context.build_data_docs()
-        site = GX_ROOT / "gx" / "uncommitted" / "data_docs" / "local_site"
-        target = settings.quality_dir / "data_docs"
-        if site.exists():
-            shutil.copytree(site, target, dirs_exist_ok=True)
-            return str(target / "index.html")
     except Exception:  # noqa: BLE001 - docs are a convenience; the gate result stands
         return None
-    return None
+    index = gx_runtime_dir(settings) / "data_docs" / "index.html"
+    return str(index) if index.exists() else None
+
+
+def _prune_validations(root: Path, keep: int = KEEP_VALIDATIONS_PER_CHECK) -> None:
+    """Keep the newest results per check: the Data Docs index reads them all on every build."""
+    if not root.exists():
+        return
+    for check_dir in (p for p in root.iterdir() if p.is_dir()):
+        results = sorted(check_dir.rglob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in results[keep:]:
+            stale.unlink(missing_ok=True)
 
 
 def _write_report(settings: Settings, result: GateResult) -> None:
