@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test bench lint status clean snapshot serve dashboard screenshots
+.PHONY: run test test-fast bench lint status clean snapshot serve dashboard screenshots
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,9 +17,13 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/betacell run --source snapshot
 
-## test: set up (if needed) and run the whole test suite
+## test: set up (if needed) and run the whole test suite (what CI runs)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## test-fast: the inner loop: unit, HTTP-client and loader tests, no pipeline run (< 1 minute)
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not pipeline"
 
 ## bench: archive -> raw -> staging benchmark on synthetic studies (N=100000 by default)
 N ?= 100000

@@ -1,21 +1,68 @@
-"""Shared fixtures: an isolated data dir per test, and one Prefect test server per session."""
+"""Shared fixtures.
+
+- ``data_dir`` / ``settings``: an isolated data directory per test (fast tests use these).
+- ``pipeline_settings``: the same, ready for a real pipeline run (Prefect test server, dbt's
+  partial-parse state seeded so the run does not parse the project from scratch).
+- ``built_warehouse``: the real pipeline run ONCE per session on the snapshot plus the injected
+  fixtures (a registry record with a results section, ICTRP quirk exports); tests that only read
+  the warehouse read this one.
+- ``published_copy``: a private copy of that published data directory (warehouse, Parquet, raw
+  landing, snapshot and sheets) for tests that mutate inputs, rerun or republish.
+
+Tests using the pipeline fixtures are marked ``pipeline`` automatically; ``make test-fast``
+deselects them.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 
 from flows.settings import REPO_DIR, Settings, reset_settings_cache
 
 SNAPSHOT_DIR = REPO_DIR / "data" / "snapshot"
+OUTCOMES_DIR = REPO_DIR / "data" / "outcomes"
+REFERENCE_DIR = REPO_DIR.parent / "shared" / "reference"
+FIXTURES = Path(__file__).parent / "fixtures"
+PIPELINE_FIXTURES = {"prefect_harness", "dbt_parse_state", "pipeline_settings",
+                     "built_warehouse", "published_copy"}
 
 # The first temporary Prefect server on a fresh machine migrates its database; allow for it.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.pipeline)
+
+
+def reference_file(name: str) -> Path:
+    """A file of ../shared/reference. Absent locally: the test is skipped; on CI (CI=true),
+    which always has ../shared, its absence fails the test loudly."""
+    path = REFERENCE_DIR / name
+    if not path.exists():
+        message = f"{path} is missing (../shared/reference beside the repo)"
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(message + "; CI always has it")
+        pytest.skip(message)
+    return path
+
+
+def point_at(monkeypatch: pytest.MonkeyPatch, data: Path, snapshot: Path, outcomes: Path) -> None:
+    monkeypatch.setenv("BETACELL_DATA_DIR", str(data))
+    monkeypatch.setenv("BETACELL_SNAPSHOT_DIR", str(snapshot))
+    monkeypatch.setenv("BETACELL_OUTCOMES_DIR", str(outcomes))
+    monkeypatch.setenv("BETACELL_HTTP_BACKOFF_INITIAL_SECONDS", "0")
+    monkeypatch.setenv("BETACELL_HTTP_MAX_ATTEMPTS", "3")
+    reset_settings_cache()
 
 
 @pytest.fixture(scope="session")
@@ -27,17 +74,34 @@ def prefect_harness():
         yield
 
 
+@pytest.fixture(scope="session")
+def dbt_parse_state(tmp_path_factory) -> Path:
+    """dbt parses the project once per session; every pipeline run starts from this state
+    (the profile does not depend on the data directory, so the state is valid for all)."""
+    from flows.transform import run_dbt
+
+    data = tmp_path_factory.mktemp("dbt_parse") / "data"
+    settings = Settings(data_dir=data)
+    database = settings.build_database
+    database.parent.mkdir(parents=True)
+    run_dbt(settings, ["parse"], database)
+    state = settings.build_dir / "dbt_target" / "partial_parse.msgpack"
+    assert state.exists(), "dbt parse wrote no partial-parse state"
+    return state
+
+
+def seed_parse_state(data: Path, state: Path) -> None:
+    target = data / "build" / "dbt_target"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(state, target / state.name)
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh BETACELL_DATA_DIR for one test, using the shipped snapshot."""
     target = tmp_path / "data"
     target.mkdir()
-    monkeypatch.setenv("BETACELL_DATA_DIR", str(target))
-    monkeypatch.setenv("BETACELL_SNAPSHOT_DIR", str(SNAPSHOT_DIR))
-    monkeypatch.setenv("BETACELL_OUTCOMES_DIR", str(REPO_DIR / "data" / "outcomes"))
-    monkeypatch.setenv("BETACELL_HTTP_BACKOFF_INITIAL_SECONDS", "0")
-    monkeypatch.setenv("BETACELL_HTTP_MAX_ATTEMPTS", "3")
-    reset_settings_cache()
+    point_at(monkeypatch, target, SNAPSHOT_DIR, OUTCOMES_DIR)
     yield target
     reset_settings_cache()
 
@@ -50,8 +114,17 @@ def settings(data_dir: Path) -> Settings:
 
 
 @pytest.fixture
+def pipeline_settings(prefect_harness, dbt_parse_state, data_dir) -> Settings:
+    """Settings for a test that runs the pipeline itself in a fresh data directory."""
+    from flows.settings import get_settings
+
+    seed_parse_state(data_dir, dbt_parse_state)
+    return get_settings()
+
+
+@pytest.fixture
 def snapshot_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A writable copy of the snapshot (for tests that inject bad records)."""
+    """A writable copy of the shipped snapshot (for tests that inject bad records)."""
     target = tmp_path / "snapshot"
     shutil.copytree(SNAPSHOT_DIR, target)
     monkeypatch.setenv("BETACELL_SNAPSHOT_DIR", str(target))
@@ -59,22 +132,91 @@ def snapshot_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return target
 
 
-@pytest.fixture(scope="session")
-def snapshot_warehouse(prefect_harness, tmp_path_factory):
-    """The pipeline run once on the shipped snapshot; tests only read the published file."""
-    from flows.pipeline import refresh_warehouse
-    from flows.settings import get_settings
+def inject_studies(snapshot: Path, *records: dict) -> None:
+    """Append ClinicalTrials.gov records to a snapshot copy's page."""
+    path = snapshot / "ctgov" / "studies-0001.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["studies"].extend(records)
+    path.write_bytes(orjson.dumps(doc))
 
-    target = tmp_path_factory.mktemp("published") / "data"
-    target.mkdir()
+
+def set_data_timestamp(snapshot: Path, stamp: str) -> None:
+    path = snapshot / "ctgov" / "version.json"
+    doc = orjson.loads(path.read_bytes())
+    doc["dataTimestamp"] = stamp
+    path.write_bytes(orjson.dumps(doc))
+
+
+@dataclass(frozen=True)
+class Built:
+    """The session's published data directory and the inputs it was built from."""
+
+    root: Path
+    summary: dict
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def snapshot(self) -> Path:
+        return self.root / "snapshot"
+
+    @property
+    def outcomes(self) -> Path:
+        return self.root / "outcomes"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data / "warehouse.duckdb"
+
+    @property
+    def marts(self) -> Path:
+        return self.data / "marts"
+
+
+INJECTED_ICTRP = ("export_quirks.xml", "export_quirks.csv")
+# One bad line among ~160: rejected with file, line and reason; the run still publishes.
+REJECTED_STUDY = {"protocolSection": {"identificationModule": {"nctId": "NCT123",
+                                                               "briefTitle": "bad id"}}}
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(prefect_harness, dbt_parse_state, tmp_path_factory) -> Built:
+    """The pipeline run once on the snapshot plus injected fixtures: the registry record with a
+    results section (NCT09999950), a record with a malformed id (rejected) and the ICTRP quirk
+    exports. Read it; never write it."""
+    from flows.pipeline import refresh_warehouse
+    from tests.fixtures.ctgov_records import WITH_RESULTS
+
+    root = tmp_path_factory.mktemp("built")
+    built = Built(root, {})
+    shutil.copytree(SNAPSHOT_DIR, built.snapshot)
+    shutil.copytree(OUTCOMES_DIR, built.outcomes)
+    inject_studies(built.snapshot, WITH_RESULTS, REJECTED_STUDY)
+    for name in INJECTED_ICTRP:
+        shutil.copy(FIXTURES / "ictrp" / name, built.snapshot / "ictrp" / name)
+    built.data.mkdir()
+    seed_parse_state(built.data, dbt_parse_state)
     patch = pytest.MonkeyPatch()
-    patch.setenv("BETACELL_DATA_DIR", str(target))
-    patch.setenv("BETACELL_SNAPSHOT_DIR", str(SNAPSHOT_DIR))
-    patch.setenv("BETACELL_OUTCOMES_DIR", str(REPO_DIR / "data" / "outcomes"))
-    reset_settings_cache()
     try:
-        refresh_warehouse(source="snapshot")
-        yield get_settings().warehouse_path
+        point_at(patch, built.data, built.snapshot, built.outcomes)
+        summary = refresh_warehouse(source="snapshot")
     finally:
         patch.undo()
         reset_settings_cache()
+    return Built(root, summary)
+
+
+@pytest.fixture
+def published_copy(built_warehouse: Built, tmp_path: Path, monkeypatch) -> Settings:
+    """A private copy of the session's published data directory and its inputs; the
+    environment points at it. Rerun, mutate or republish freely."""
+    from flows.settings import get_settings
+
+    copy = Built(tmp_path / "published", built_warehouse.summary)
+    shutil.copytree(built_warehouse.root, copy.root,
+                    ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp"))
+    point_at(monkeypatch, copy.data, copy.snapshot, copy.outcomes)
+    yield get_settings()
+    reset_settings_cache()

@@ -10,9 +10,9 @@ import duckdb
 import pytest
 
 from flows.settings import REPO_DIR
+from tests.conftest import reference_file
 
 pytestmark = pytest.mark.integration
-REFERENCE = REPO_DIR.parent / "shared" / "reference" / "trials.csv"
 
 
 def agreement(predicted: dict[str, str], labels: dict[str, str]) -> tuple[float, dict]:
@@ -29,14 +29,14 @@ def agreement(predicted: dict[str, str], labels: dict[str, str]) -> tuple[float,
     return accuracy, per_class
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="needs shared/reference beside the repo")
-def test_classification_agrees_with_curated_labels(snapshot_warehouse, capsys):
-    con = duckdb.connect(str(snapshot_warehouse), read_only=True)
+def test_classification_agrees_with_curated_labels(built_warehouse, capsys):
+    reference = reference_file("trials.csv")
+    con = duckdb.connect(str(built_warehouse.warehouse), read_only=True)
     predicted = dict(con.sql("select trial_id, therapy_class from marts.dim_trials").fetchall())
     overridden = con.sql("select count(*) from intermediate.int_trial_classification "
                          "where has_override").fetchone()[0]
     con.close()
-    with REFERENCE.open() as handle:
+    with reference.open() as handle:
         labels = {r["trial_id"]: r["cell_therapy_class"] for r in csv.DictReader(handle)}
     accuracy, per_class = agreement(predicted, labels)
     with capsys.disabled():
@@ -54,8 +54,8 @@ def test_rules_never_name_a_trial():
     assert not re.search(r"NCT\d|ChiCTR|IRCT\d|\d{4}-\d{6}-\d{2}", rules)
 
 
-def test_every_trial_has_a_class_and_the_rule_that_set_it(snapshot_warehouse):
-    con = duckdb.connect(str(snapshot_warehouse), read_only=True)
+def test_every_trial_has_a_class_and_the_rule_that_set_it(built_warehouse):
+    con = duckdb.connect(str(built_warehouse.warehouse), read_only=True)
     rows = con.sql("select therapy_class, therapy_class_rule, msc_source from "
                    "intermediate.int_trial_classification").fetchall()
     con.close()

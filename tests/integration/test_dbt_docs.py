@@ -8,16 +8,19 @@ import pytest
 
 from flows.settings import Settings
 from flows.transform import run_dbt
+from tests.conftest import seed_parse_state
 
 pytestmark = pytest.mark.integration
 
 
-def test_docs_generate(snapshot_warehouse, tmp_path):
-    copy = tmp_path / "data" / "build" / "warehouse.duckdb"
-    copy.parent.mkdir(parents=True)
-    shutil.copyfile(snapshot_warehouse, copy)
+def test_docs_generate(built_warehouse, dbt_parse_state, tmp_path):
     settings = Settings(data_dir=tmp_path / "data")
+    copy = settings.build_database
+    copy.parent.mkdir(parents=True)
+    shutil.copyfile(built_warehouse.warehouse, copy)
+    seed_parse_state(settings.data_path, dbt_parse_state)
     run_dbt(settings, ["docs", "generate"], copy)
     target = settings.build_dir / "dbt_target"
     assert (target / "catalog.json").exists() and (target / "index.html").exists()
-    assert "therapy_outcome_comparison" in (target / "catalog.json").read_text()
+    catalog = (target / "catalog.json").read_text()
+    assert "therapy_outcome_comparison" in catalog and "Unit of the pooled estimate" in catalog

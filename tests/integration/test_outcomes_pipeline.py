@@ -2,41 +2,25 @@
 
 from __future__ import annotations
 
-import shutil
-
 import duckdb
-import orjson
 import pytest
 
 from flows.pipeline import refresh_warehouse
-from flows.settings import REPO_DIR, reset_settings_cache
-from tests.fixtures.ctgov_records import WITH_RESULTS
 
 pytestmark = pytest.mark.integration
 
 
-def rows(settings, sql: str):
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+def rows(path, sql: str):
+    con = duckdb.connect(str(path), read_only=True)
     try:
         return con.sql(sql).fetchall()
     finally:
         con.close()
 
 
-def test_results_harms_and_sheet_versions(prefect_harness, settings, snapshot_copy, tmp_path,
-                                          monkeypatch):
-    path = snapshot_copy / "ctgov" / "studies-0001.json"
-    doc = orjson.loads(path.read_bytes())
-    doc["studies"].append(WITH_RESULTS)
-    path.write_bytes(orjson.dumps(doc))
-    outcomes = tmp_path / "outcomes"
-    shutil.copytree(REPO_DIR / "data" / "outcomes", outcomes)
-    monkeypatch.setenv("BETACELL_OUTCOMES_DIR", str(outcomes))
-    reset_settings_cache()
-    from flows.settings import get_settings
-
-    settings = get_settings()
-    refresh_warehouse(source="snapshot")
+def test_registry_results_and_harms(built_warehouse):
+    """The session warehouse holds the injected record with a results section (NCT09999950)."""
+    settings = built_warehouse.warehouse
 
     # registry results: strings and NA kept, classes/categories, Total group, flow counts
     measurements = rows(settings, """select class_title, category_title, group_id, value_text,
@@ -79,14 +63,17 @@ def test_results_harms_and_sheet_versions(prefect_harness, settings, snapshot_co
     assert registry[0][4].startswith("NCT09999950 outcomeMeasuresModule[1] OG000")
     assert rows(settings, "select count(*) from marts.fct_outcomes where source = 'publication'") == [(162,)]
 
-    # a broken sheet is rejected whole; the previous version stays in effect
-    sheet = outcomes / "published_outcomes.csv"
+
+def test_a_broken_sheet_is_rejected_whole_and_the_previous_version_stays(published_copy):
+    settings = published_copy
+    sheet = settings.outcomes_path / "published_outcomes.csv"
     lines = sheet.read_text().splitlines()
     lines[1] = lines[1].replace(",insulin_independence,", ",insulin_indepence,")
     sheet.write_text("\n".join(lines) + "\n")
     summary = refresh_warehouse(source="snapshot")
     assert summary["outcome_sheets"][0]["status"] == "rejected"
     assert "row 1 column outcome" in summary["outcome_sheets"][0]["message"]
-    assert rows(settings, "select count(*) from marts.fct_outcomes where source = 'publication'") == [(162,)]
-    assert rows(settings, "select status from raw.outcome_sheet_versions order by loaded_at") == [
+    path = settings.warehouse_path
+    assert rows(path, "select count(*) from marts.fct_outcomes where source = 'publication'") == [(162,)]
+    assert rows(path, "select status from raw.outcome_sheet_versions order by loaded_at") == [
         ("accepted",), ("rejected",)]

@@ -10,10 +10,11 @@ import pytest
 
 from flows.errors import LoadRejected
 from flows.pipeline import refresh_warehouse
-from flows.settings import REPO_DIR
+from flows.settings import REPO_DIR, reset_settings_cache
+from tests.conftest import inject_studies, reference_file
 
 pytestmark = pytest.mark.integration
-REFERENCE = REPO_DIR.parent / "shared" / "reference" / "trials.csv"
+RESULTS_FIXTURE_ID = "NCT09999950"  # the injected record with a results section
 
 
 def snapshot_nct_ids() -> set[str]:
@@ -26,60 +27,60 @@ def snapshot_publications() -> list[str]:
     return [line for line in text.splitlines() if line.startswith("<PubmedArticle>")]
 
 
-def query(settings, sql: str):
-    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+def query(path, sql: str):
+    con = duckdb.connect(str(path), read_only=True)
     try:
         return con.sql(sql).fetchall()
     finally:
         con.close()
 
 
-def test_snapshot_run_publishes_every_trial_in_staging(prefect_harness, settings):
-    summary = refresh_warehouse(source="snapshot")
-    assert settings.warehouse_path.exists()
-    assert not settings.build_database.exists()  # moved into place, not copied
-    staged = {r[0] for r in query(settings, "select nct_id from staging.stg_ctgov__studies")}
-    assert staged == snapshot_nct_ids()
-    if REFERENCE.exists():
-        with REFERENCE.open() as handle:
-            reference = {
-                r["trial_id"]
-                for r in csv.DictReader(handle)
-                if r["registry"] == "ClinicalTrials.gov"
-            }
-        assert staged == reference
+def reference_nct_ids() -> set[str]:
+    with reference_file("trials.csv").open() as handle:
+        return {r["trial_id"] for r in csv.DictReader(handle)
+                if r["registry"] == "ClinicalTrials.gov"}
+
+
+def test_snapshot_run_publishes_every_trial_in_staging(built_warehouse):
+    path, summary = built_warehouse.warehouse, built_warehouse.summary
+    assert path.exists()
+    assert not (built_warehouse.data / "build" / "warehouse.duckdb").exists()  # moved, not copied
+    staged = {r[0] for r in query(path, "select nct_id from staging.stg_ctgov__studies")}
+    assert staged == snapshot_nct_ids() | {RESULTS_FIXTURE_ID}
+    assert staged - {RESULTS_FIXTURE_ID} == reference_nct_ids()
     assert summary["records_loaded"] == len(staged)
+    assert summary["records_rejected"] == 1
+    ((source_file, line, record_id, reason),) = query(
+        path, "select source_file, source_line, record_id, reason from raw.rejected_records")
+    assert source_file.startswith("ctgov/") and source_file.endswith("page-00001.jsonl.zst")
+    assert line == len(staged) + 1 and record_id is None
+    assert reason == "nctId 'NCT123' does not match ^NCT\\d{8}$"
     assert summary["dbt_status_counts"].get("error", 0) == 0
     assert summary["dbt_status_counts"].get("fail", 0) == 0
+    assert summary["dbt_status_counts"]["success"] > 50 and summary["dbt_status_counts"]["pass"] > 100
 
     # Facts survive the trip: status, enrollment, phases, dates with precision, countries.
-    if REFERENCE.exists():
-        check_facts_against_reference(settings)
+    check_facts_against_reference(path)
 
     # Publications from the snapshot are loaded and linked to the snapshot trials.
-    (articles,) = query(settings, "select count(*) from staging.stg_pubmed__articles")[0]
-    assert articles == len(snapshot_publications())
-    linked = query(settings, """select trial_id, publication_id, confidence from
+    (articles,) = query(path, "select count(*) from staging.stg_pubmed__articles")[0]
+    assert articles == len(snapshot_publications()) == 24
+    linked = query(path, """select trial_id, publication_id, confidence from
         marts.trial_publication_links where is_trial_in_warehouse and is_publication_in_warehouse""")
     assert ("NCT03163511", "pmid:35028608", "high") in linked
     assert {"NCT00014911", "NCT01068951", "NCT03163511"} <= {t for t, _, _ in linked}
     assert ("NCT01374854", "doi:10.2337/dc15-0171", "low") in linked  # "registry match unverified"
-    assert (settings.marts_dir / "trial_publication_links.parquet").exists()
-    assert (settings.marts_dir / "publication_trends.parquet").exists()
-
-    # A second run with unchanged source data fetches nothing and still publishes.
-    second = refresh_warehouse(source="snapshot")
-    assert second["skipped_reason"] and "unchanged" in second["skipped_reason"]
-    statuses = query(settings, "select status from raw.ingest_runs order by finished_at")
-    assert [s for (s,) in statuses if s != "loaded"] == ["skipped_unchanged"]
-    assert query(settings, "select count(*) from raw.ctgov_studies") == [(len(staged),)]
+    exported = {p.stem for p in built_warehouse.marts.glob("*.parquet")}
+    marts = {name for (name,) in query(path, "select table_name from information_schema.tables "
+                                             "where table_schema = 'marts'")}
+    assert exported == marts and {"trial_publication_links", "publication_trends"} <= exported
 
 
-def check_facts_against_reference(settings) -> None:
+def check_facts_against_reference(path) -> None:
     rows = {
         r[0]: r[1:]
         for r in query(
-            settings,
+            path,
             """
         select s.nct_id, s.overall_status, d.enrollment_count, d.enrollment_type,
                s.start_date, s.start_date_precision,
@@ -91,7 +92,8 @@ def check_facts_against_reference(settings) -> None:
         )
     }
     precision = {4: "year", 7: "month", 10: "day"}
-    with REFERENCE.open() as handle:
+    checked = 0
+    with reference_file("trials.csv").open() as handle:
         for ref in csv.DictReader(handle):
             if ref["registry"] != "ClinicalTrials.gov":
                 continue
@@ -111,21 +113,28 @@ def check_facts_against_reference(settings) -> None:
                 sorted({c.strip() for c in ref["countries"].split(";") if c.strip()})
             )
             assert (countries or "") == expected, ref["trial_id"]
+            checked += 1
+    assert checked == 160
 
 
-def inject(snapshot_dir, *records):
-    path = snapshot_dir / "ctgov" / "studies-0001.json"
-    doc = orjson.loads(path.read_bytes())
-    doc["studies"].extend(records)
-    path.write_bytes(orjson.dumps(doc))
+def test_unchanged_source_rerun_fetches_nothing_and_still_publishes(published_copy):
+    before = query(published_copy.warehouse_path, "select count(*) from raw.ctgov_studies")
+    second = refresh_warehouse(source="snapshot")
+    assert second["skipped_reason"] and "unchanged" in second["skipped_reason"]
+    assert second["records_landed"] == 0
+    statuses = query(published_copy.warehouse_path,
+                     "select status from raw.ingest_runs where source = 'ctgov' "
+                     "order by finished_at")
+    assert [s for (s,) in statuses] == ["loaded", "skipped_unchanged"]
+    assert query(published_copy.warehouse_path, "select count(*) from raw.ctgov_studies") == before
 
 
-def test_too_many_bad_records_fail_the_run_before_loading(
-    prefect_harness, settings, snapshot_copy, monkeypatch
-):
-    monkeypatch.setattr(settings, "max_reject_share", 0.01)
+def test_too_many_bad_records_fail_the_run_before_loading(pipeline_settings, snapshot_copy,
+                                                          monkeypatch):
+    monkeypatch.setenv("BETACELL_MAX_REJECT_SHARE", "0.01")
+    reset_settings_cache()
     bad = [{"protocolSection": {"identificationModule": {"nctId": f"NCT{i}"}}} for i in range(5)]
-    inject(snapshot_copy, *bad)
+    inject_studies(snapshot_copy, *bad)
     with pytest.raises(LoadRejected, match="nothing from this run was loaded.*does not match"):
         refresh_warehouse(source="snapshot")
-    assert not settings.warehouse_path.exists()
+    assert not pipeline_settings.warehouse_path.exists()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,38 +12,28 @@ import time
 from pathlib import Path
 
 import duckdb
-import orjson
 import psutil
 import pytest
 
 from flows.errors import GateFailed
 from flows.pipeline import refresh_warehouse
+from flows.publish import prepare_build_database, publish, refresh_lock
 from flows.settings import REPO_DIR, reset_settings_cache
+from tests.conftest import inject_studies, set_data_timestamp
 
 pytestmark = pytest.mark.integration
 READER = Path(__file__).with_name("reader_loop.py")
 
 
-def inject(snapshot_dir: Path, *records) -> None:
-    path = snapshot_dir / "ctgov" / "studies-0001.json"
-    doc = orjson.loads(path.read_bytes())
-    doc["studies"].extend(records)
-    path.write_bytes(orjson.dumps(doc))
+def published_state(settings) -> tuple[bytes, dict[str, bytes]]:
+    return (settings.warehouse_path.read_bytes(),
+            {p.name: p.read_bytes() for p in settings.marts_dir.glob("*.parquet")})
 
 
-def bump_version(snapshot_dir: Path, stamp: str) -> None:
-    path = snapshot_dir / "ctgov" / "version.json"
-    doc = orjson.loads(path.read_bytes())
-    doc["dataTimestamp"] = stamp
-    path.write_bytes(orjson.dumps(doc))
-
-
-def test_bad_record_fails_the_raw_gate_and_publishes_nothing(prefect_harness, settings,
-                                                             snapshot_copy):
-    refresh_warehouse(source="snapshot")
-    before = settings.warehouse_path.read_bytes()
-    parquet_before = {p.name: p.read_bytes() for p in settings.marts_dir.glob("*.parquet")}
-    inject(snapshot_copy, {"protocolSection": {
+def test_bad_record_fails_the_raw_gate_and_publishes_nothing(published_copy):
+    settings = published_copy
+    before = published_state(settings)
+    inject_studies(settings.snapshot_path, {"protocolSection": {
         "identificationModule": {"nctId": "NCT09999999", "briefTitle": "bad status"},
         "statusModule": {"overallStatus": "FINISHED",
                          "lastUpdatePostDateStruct": {"date": "2026-05-01"}}}})
@@ -53,21 +42,24 @@ def test_bad_record_fails_the_raw_gate_and_publishes_nothing(prefect_harness, se
     message = str(caught.value)
     assert "raw gate failed" in message and "raw_ctgov_studies" in message
     assert "overall_status" in message and "FINISHED" in message
-    assert settings.warehouse_path.read_bytes() == before
-    assert {p.name: p.read_bytes() for p in settings.marts_dir.glob("*.parquet")} == parquet_before
+    assert published_state(settings) == before
     report = json.loads((settings.quality_dir / "raw_gate_latest.json").read_text())
     assert report["passed"] is False
     failure = json.loads((settings.quality_dir / "last_failure.json").read_text())
     assert "raw gate failed" in failure["message"]
 
 
-def test_a_failing_mart_gate_publishes_nothing(prefect_harness, settings, tmp_path, monkeypatch):
+def test_a_failing_mart_gate_stops_before_publish(published_copy, tmp_path, monkeypatch):
+    """The mart gate, called on a build copy as the flow calls it, fails naming the check; the
+    flow publishes only after it returns (the raw-gate test above runs that path end to end)."""
+    import shutil
+
     import flows.quality as quality
 
-    refresh_warehouse(source="snapshot")
-    before = settings.warehouse_path.read_bytes()
+    settings = published_copy
+    before = published_state(settings)
     gx_copy = tmp_path / "expectations"
-    shutil.copytree(quality.GX_ROOT, gx_copy, ignore=shutil.ignore_patterns("uncommitted"))
+    shutil.copytree(quality.GX_ROOT, gx_copy)
     monkeypatch.setattr(quality, "GX_ROOT", gx_copy)
     impossible = quality.Check("mart_impossible", "mart",
                                "select count(*) as trials from marts.dim_trials",
@@ -76,12 +68,16 @@ def test_a_failing_mart_gate_publishes_nothing(prefect_harness, settings, tmp_pa
                                                 "max_value": 1}),))
     monkeypatch.setattr(quality, "MART_CHECKS", quality.MART_CHECKS + (impossible,))
     monkeypatch.setattr(quality, "ALL_CHECKS", quality.RAW_CHECKS + quality.MART_CHECKS)
+    build = prepare_build_database(settings)
     with pytest.raises(GateFailed, match=r"mart gate failed.*mart_impossible.*trials"):
-        refresh_warehouse(source="snapshot")
-    assert settings.warehouse_path.read_bytes() == before
+        quality.run_gate(settings, build, "mart", {})
+    report = json.loads((settings.quality_dir / "mart_gate_latest.json").read_text())
+    assert report["passed"] is False
+    assert [f["check"] for f in report["critical_failures"]] == ["mart_impossible"]
+    assert published_state(settings) == before
 
 
-def test_alert_webhook_receives_the_failure(prefect_harness, settings, snapshot_copy, httpserver,
+def test_alert_webhook_receives_the_failure(pipeline_settings, snapshot_copy, httpserver,
                                             monkeypatch):
     httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
     monkeypatch.setenv("BETACELL_ALERT_WEBHOOK_URL", httpserver.url_for("/hook"))
@@ -93,17 +89,26 @@ def test_alert_webhook_receives_the_failure(prefect_harness, settings, snapshot_
     assert "no ClinicalTrials.gov snapshot" in request.get_json()["text"]
 
 
-def test_concurrent_reader_never_errors_nor_sees_a_mix(prefect_harness, settings, snapshot_copy,
-                                                       tmp_path):
-    refresh_warehouse(source="snapshot")
+def _republish_smaller(settings, drop: int) -> None:
+    """A new version as the flow makes one: a build copy, changed, then published."""
+    build = prepare_build_database(settings)
+    con = duckdb.connect(str(build))
+    con.execute("delete from marts.dim_trials where trial_id in "
+                "(select trial_id from marts.dim_trials order by trial_id limit ?)", [drop])
+    con.close()
+    publish(settings, build)
+
+
+def test_concurrent_reader_never_errors_nor_sees_a_mix(published_copy, tmp_path):
+    settings = published_copy
     out, stop = tmp_path / "reader.json", tmp_path / "stop"
     reader = subprocess.Popen([sys.executable, str(READER), str(settings.warehouse_path),
                                str(out), str(stop)])
     try:
-        for stamp in ("2026-05-01T09:00:00", "2026-05-02T09:00:00"):
-            bump_version(snapshot_copy, stamp)
-            refresh_warehouse(source="snapshot", full=True)
-        time.sleep(1)  # let the reader see the last publication
+        time.sleep(1)
+        for drop in (3, 7, 11, 13):
+            _republish_smaller(settings, drop)
+            time.sleep(0.5)
     finally:
         stop.touch()
         reader.wait(timeout=120)
@@ -111,7 +116,7 @@ def test_concurrent_reader_never_errors_nor_sees_a_mix(prefect_harness, settings
     assert result["error_count"] == 0, result["errors"]
     assert result["mixed"] == []
     assert result["reads"] > 20
-    assert len(result["versions"]) >= 2  # it saw the newer publication without reopening
+    assert len(result["versions"]) >= 3  # it saw newer publications without reopening
 
 
 def _dbt_build_running(parent: psutil.Process) -> bool:
@@ -124,11 +129,10 @@ def _dbt_build_running(parent: psutil.Process) -> bool:
     return False
 
 
-def test_refresh_killed_mid_dbt_build_leaves_the_old_version(prefect_harness, settings,
-                                                             snapshot_copy):
-    refresh_warehouse(source="snapshot")
+def test_refresh_killed_mid_dbt_build_leaves_the_old_version(published_copy):
+    settings = published_copy
     before = hashlib.sha256(settings.warehouse_path.read_bytes()).hexdigest()
-    bump_version(snapshot_copy, "2026-06-01T09:00:00")
+    set_data_timestamp(settings.snapshot_path, "2026-06-01T09:00:00")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
     process = subprocess.Popen(
@@ -149,9 +153,8 @@ def test_refresh_killed_mid_dbt_build_leaves_the_old_version(prefect_harness, se
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     assert con.sql("select count(*) from marts.dim_trials").fetchone()[0] > 100
     con.close()
-    reset_settings_cache()
-    refresh_warehouse(source="snapshot", full=True)  # the lock died with the process
-    assert hashlib.sha256(settings.warehouse_path.read_bytes()).hexdigest() != before
+    with refresh_lock(settings):  # the lock died with the process: a new run can start at once
+        assert prepare_build_database(settings).exists()
 
 
 TIMESTAMP_TYPES = ("TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "DATE")
@@ -177,10 +180,10 @@ def _mart_fingerprints(path: Path) -> dict[str, str]:
         con.close()
 
 
-def test_same_inputs_twice_give_identical_marts(prefect_harness, settings):
-    refresh_warehouse(source="snapshot")
-    first = _mart_fingerprints(settings.warehouse_path)
-    refresh_warehouse(source="snapshot", full=True)
-    second = _mart_fingerprints(settings.warehouse_path)
+def test_same_inputs_twice_give_identical_marts(built_warehouse, published_copy):
+    first = _mart_fingerprints(built_warehouse.warehouse)
+    summary = refresh_warehouse(source="snapshot", full=True)  # lands and loads everything again
+    assert summary["records_landed"] > 150 and summary["records_loaded"] == 0
+    second = _mart_fingerprints(published_copy.warehouse_path)
     assert first == second
     assert len(first) >= 10

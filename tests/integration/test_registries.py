@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import duckdb
 import orjson
 import pytest
 from werkzeug import Request, Response
 
-from flows.pipeline import refresh_warehouse
 from flows.registries import ingest_ctis, load_registry_run
 from flows.settings import get_settings, reset_settings_cache
 
 pytestmark = pytest.mark.integration
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "ictrp"
 
 
 def rows(path, sql):
@@ -26,11 +21,9 @@ def rows(path, sql):
         con.close()
 
 
-def test_ictrp_quirks_merges_and_near_misses(prefect_harness, settings, snapshot_copy):
-    for name in ("export_quirks.xml", "export_quirks.csv"):
-        shutil.copy(FIXTURES / name, snapshot_copy / "ictrp" / name)
-    refresh_warehouse(source="snapshot")
-    path = settings.warehouse_path
+def test_ictrp_quirks_merges_and_near_misses(built_warehouse):
+    """The session warehouse was built with tests/fixtures/ictrp/export_quirks.{xml,csv}."""
+    path = built_warehouse.warehouse
 
     staged = {r[0]: r[1:] for r in rows(path, """select trial_id, registry, registration_date,
         enrollment_start_date, phase, countries, target_size from staging.stg_ictrp__trials""")}

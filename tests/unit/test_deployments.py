@@ -1,25 +1,39 @@
-"""Every deployment loads, with its schedule and entrypoint."""
+"""The deployments a user reads about in the README are the ones `betacell serve` serves."""
 
 from __future__ import annotations
 
-from flows.deployments import SCHEDULES, build_deployments
+import json
+import re
+
+from flows.deployments import build_deployments
+from flows.settings import REPO_DIR
+
+ROW = re.compile(r"^\| `(?P<name>[a-z-]+)` \| (?P<schedule>[^|]+) \| `(?P<parameters>\{.*\})` \|")
 
 
-def test_every_deployment_has_a_schedule_and_the_refresh_entrypoint():
+def readme_schedules() -> dict[str, tuple[str, dict]]:
+    section = (REPO_DIR / "README.md").read_text().split("## Scheduled runs", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        if match := ROW.match(line):
+            rows[match["name"]] = (match["schedule"].strip(), json.loads(match["parameters"]))
+    return rows
+
+
+def test_every_deployment_is_the_one_the_readme_documents():
+    documented = readme_schedules()
     deployments = {d.name: d for d in build_deployments()}
-    assert set(deployments) == {s.name for s in SCHEDULES} == {
-        "registries-daily", "publications-weekly", "outcome-sheets-on-change",
-        "full-refresh-weekly"}
-    for schedule in SCHEDULES:
-        deployment = deployments[schedule.name]
+    assert set(deployments) == set(documented) and len(documented) == 4
+    for name, (schedule, parameters) in documented.items():
+        deployment = deployments[name]
         assert deployment.entrypoint.endswith("flows/pipeline.py:refresh_warehouse")
         assert deployment.flow_name == "refresh-warehouse"
-        assert len(deployment.schedules) == 1
-        configured = deployment.schedules[0].schedule
-        if schedule.cron:
-            assert configured.cron == schedule.cron
+        assert deployment.concurrency_limit == 1
+        (configured,) = [s.schedule for s in deployment.schedules]
+        if schedule.startswith("cron"):
+            assert configured.cron == schedule.removeprefix("cron").strip(" `")
         else:
-            assert configured.interval.total_seconds() == schedule.interval_seconds
-        assert deployment.parameters == schedule.parameters
-    assert deployments["registries-daily"].parameters["stages"] == ["registries"]
-    assert deployments["full-refresh-weekly"].parameters["full"] is True
+            seconds = int(re.search(r"`(\d+)`", schedule).group(1))
+            assert configured.interval.total_seconds() == seconds
+        assert deployment.parameters == parameters
