@@ -17,9 +17,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/betacell run --source snapshot
 
-## test: set up (if needed) and run the whole test suite (what CI runs)
+## test: set up (if needed) and run the whole test suite (what CI runs), one worker per core
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 ## test-fast: the inner loop: unit, HTTP-client and loader tests, no pipeline run (< 1 minute)
 test-fast: $(STAMP)

@@ -15,6 +15,7 @@ deselects them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from filelock import FileLock
 
 from flows.settings import REPO_DIR, Settings, reset_settings_cache
 
@@ -74,18 +76,28 @@ def prefect_harness():
         yield
 
 
+def session_dir(tmp_path_factory, name: str) -> Path:
+    """A directory shared by every worker of this test session (pytest-xdist), or by the one
+    process when the suite runs without workers. Build things there once, under a file lock."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    return base / name
+
+
 @pytest.fixture(scope="session")
 def dbt_parse_state(tmp_path_factory) -> Path:
     """dbt parses the project once per session; every pipeline run starts from this state
     (the profile does not depend on the data directory, so the state is valid for all)."""
     from flows.transform import run_dbt
 
-    data = tmp_path_factory.mktemp("dbt_parse") / "data"
-    settings = Settings(data_dir=data)
-    database = settings.build_database
-    database.parent.mkdir(parents=True)
-    run_dbt(settings, ["parse"], database)
+    root = session_dir(tmp_path_factory, "dbt_parse")
+    settings = Settings(data_dir=root / "data")
     state = settings.build_dir / "dbt_target" / "partial_parse.msgpack"
+    with FileLock(f"{root}.lock"):
+        if not state.exists():
+            settings.build_dir.mkdir(parents=True, exist_ok=True)
+            run_dbt(settings, ["parse"], settings.build_database)
     assert state.exists(), "dbt parse wrote no partial-parse state"
     return state
 
@@ -186,10 +198,19 @@ def built_warehouse(prefect_harness, dbt_parse_state, tmp_path_factory) -> Built
     """The pipeline run once on the snapshot plus injected fixtures: the registry record with a
     results section (NCT09999950), a record with a malformed id (rejected) and the ICTRP quirk
     exports. Read it; never write it."""
+    root = session_dir(tmp_path_factory, "built")
+    done = root / "summary.json"
+    with FileLock(f"{root}.lock"):
+        if not done.exists():
+            summary = build_session_warehouse(root, dbt_parse_state)
+            done.write_text(json.dumps(summary, default=str))
+    return Built(root, json.loads(done.read_text()))
+
+
+def build_session_warehouse(root: Path, dbt_parse_state: Path) -> dict:
     from flows.pipeline import refresh_warehouse
     from tests.fixtures.ctgov_records import WITH_RESULTS
 
-    root = tmp_path_factory.mktemp("built")
     built = Built(root, {})
     shutil.copytree(SNAPSHOT_DIR, built.snapshot)
     shutil.copytree(OUTCOMES_DIR, built.outcomes)
@@ -201,11 +222,10 @@ def built_warehouse(prefect_harness, dbt_parse_state, tmp_path_factory) -> Built
     patch = pytest.MonkeyPatch()
     try:
         point_at(patch, built.data, built.snapshot, built.outcomes)
-        summary = refresh_warehouse(source="snapshot")
+        return refresh_warehouse(source="snapshot")
     finally:
         patch.undo()
         reset_settings_cache()
-    return Built(root, summary)
 
 
 @pytest.fixture
@@ -216,7 +236,7 @@ def published_copy(built_warehouse: Built, tmp_path: Path, monkeypatch) -> Setti
 
     copy = Built(tmp_path / "published", built_warehouse.summary)
     shutil.copytree(built_warehouse.root, copy.root,
-                    ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp"))
+                    ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp", "summary.json"))
     point_at(monkeypatch, copy.data, copy.snapshot, copy.outcomes)
     yield get_settings()
     reset_settings_cache()
