@@ -110,9 +110,15 @@ def run(
     since_date = _parse_date(since)
     _prefect_defaults(verbose or debug)
     from flows import progress as progress_hook
+    from flows.preflight import check_configuration
+    from flows.settings import get_settings
 
     try:
-        from flows.pipeline import refresh_warehouse
+        check_configuration(get_settings(), source.value)  # before any server or download starts
+    except Exception as exc:  # noqa: BLE001 - one clear paragraph for the user
+        _fail(exc, debug)
+    try:
+        from flows.refresh import refresh_warehouse
 
         with Progress(
             SpinnerColumn(),
@@ -142,6 +148,14 @@ def _print_summary(summary: dict) -> None:
             f"{summary['records_landed']} records in {summary['pages_landed']} pages, loaded "
             f"{summary['records_loaded']} new, rejected {summary['records_rejected']}."
         )
+    for name in summary.get("stale_sources", []):
+        console.print(f"[red]{name} failed; its last good data stay (stale):[/] "
+                      f"{summary['sources'][name]['message']}", highlight=False)
+    if summary.get("unresolved_references"):
+        listed = ", ".join(u["registry_id"] for u in summary["unresolved_references"][:10])
+        console.print(f"[yellow]{len(summary['unresolved_references'])} referenced trial id(s) "
+                      f"could not be resolved[/] ({listed}…); see marts.unresolved_references",
+                      highlight=False)
     for sheet in summary.get("outcome_sheets", []):
         if sheet["status"] == "rejected":
             console.print(f"[red]Outcome sheet {sheet['sheet']} rejected:[/] {sheet['message']}")
@@ -199,47 +213,42 @@ def status(debug: Annotated[bool, typer.Option("--debug")] = False) -> None:
 
 
 def _print_status(con, path) -> None:
+    from flows.sources.catalog import SOURCES
+    from flows.state import source_freshness, table_counts
+
     modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
     console.print(f"Published warehouse: [bold]{path}[/] (published {modified:%Y-%m-%d %H:%M %Z})")
+    labels = {spec.name: spec.label for spec in SOURCES}
+    freshness = Table(title="Sources")
+    for column in ("source", "state", "last loaded", "last attempt", "source data timestamp",
+                   "records loaded", "last error"):
+        freshness.add_column(column)
+    for item in source_freshness(con, tuple(labels)):
+        state = ("[red]STALE[/]" if item.is_stale else
+                 "never loaded" if item.last_loaded_at is None else "fresh")
+        freshness.add_row(labels[item.source], state, _when(item.last_loaded_at),
+                          _when(item.last_attempt_at), item.data_timestamp or "",
+                          f"{item.records:,}", (item.last_error or "")[:160])
+    console.print(freshness)
     runs = Table(title="Last runs")
-    for column in (
-        "run_id",
-        "source",
-        "mode",
-        "status",
-        "finished_at",
-        "data_timestamp",
-        "loaded",
-        "rejected",
-    ):
+    for column in ("run_id", "source", "mode", "status", "finished_at", "loaded", "rejected"):
         runs.add_column(column)
     for row in con.execute(
         "select run_id, source, mode, status, strftime(finished_at, '%Y-%m-%d %H:%M'), "
-        "data_timestamp, records_loaded, records_rejected "
-        "from raw.ingest_runs order by finished_at desc limit 10"
+        "records_loaded, records_rejected from raw.ingest_runs order by finished_at desc limit 12"
     ).fetchall():
         runs.add_row(*["" if v is None else str(v) for v in row])
     console.print(runs)
-    freshness = Table(title="Source data")
-    for column in ("source", "data timestamp", "newest record update", "records"):
-        freshness.add_column(column)
-    row = con.execute(
-        "select (select data_timestamp from raw.ingest_runs where source='ctgov' and "
-        "data_timestamp is not null order by finished_at desc limit 1), "
-        "max(last_update_post_date), count(distinct nct_id) from raw.ctgov_studies"
-    ).fetchone()
-    freshness.add_row("ClinicalTrials.gov", *[str(v) for v in row])
-    console.print(freshness)
     counts = Table(title="Tables")
     counts.add_column("table")
     counts.add_column("rows", justify="right")
-    for schema, name in con.execute(
-        "select table_schema, table_name from information_schema.tables "
-        "where table_schema in ('raw','staging','intermediate','marts') order by 1, 2"
-    ).fetchall():
-        (rows,) = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
-        counts.add_row(f"{schema}.{name}", f"{rows:,}")
+    for name, rows in table_counts(con).items():
+        counts.add_row(name, f"{rows:,}")
     console.print(counts)
+
+
+def _when(value) -> str:
+    return "" if value is None else f"{value:%Y-%m-%d %H:%M}"
 
 
 @app.command()

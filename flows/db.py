@@ -122,6 +122,16 @@ create table if not exists raw.ctis_trials (
     source_line     integer not null
 );
 
+create table if not exists raw.reference_checks (
+    registry      varchar not null,
+    registry_id   varchar not null,
+    referenced_by varchar[] not null,  -- e.g. outcome_sheet:<file>, curated_link, pubmed_databank:<id>
+    status        varchar not null,    -- fetched | unresolved
+    reason        varchar,             -- why it is unresolved
+    run_id        varchar not null,
+    checked_at    timestamptz not null
+);
+
 create table if not exists raw.ingest_runs (
     run_id           varchar not null,
     source           varchar not null,
@@ -130,6 +140,7 @@ create table if not exists raw.ingest_runs (
     started_at       timestamptz not null,
     finished_at      timestamptz,
     topic_version    varchar,
+    topic_fingerprint varchar,
     query            json,
     api_version      varchar,
     data_timestamp   varchar,
@@ -158,8 +169,16 @@ def connect(
     return con
 
 
+# Columns added after a table first shipped: warehouses published before them gain them here.
+RAW_MIGRATIONS = (
+    "alter table raw.ingest_runs add column if not exists topic_fingerprint varchar",
+)
+
+
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
+    for statement in RAW_MIGRATIONS:
+        con.execute(statement)
 
 
 def published_connection(settings: Settings) -> duckdb.DuckDBPyConnection | None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flows.pipeline import refresh_warehouse
+from flows.refresh import refresh_warehouse
 
-ENTRYPOINT = "flows/pipeline.py:refresh_warehouse"
+ENTRYPOINT = "flows/refresh.py:refresh_warehouse"
 
 
 @dataclass(frozen=True)

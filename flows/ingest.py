@@ -1,6 +1,6 @@
 """Ingest ClinicalTrials.gov into the raw landing: topic search (incremental) or bulk archive.
 
-The functions here are plain Python (Prefect tasks in :mod:`flows.pipeline` wrap them), so they
+The functions here are plain Python (Prefect tasks in :mod:`flows.refresh` wrap them), so they
 are tested directly against local HTTP servers.
 """
 
@@ -23,20 +23,13 @@ from flows.sources import ctgov
 from flows.sources.http import PoliteClient, RetryPolicy
 from flows.sources.snapshot import CtgovSnapshotTransport
 from flows.sources.topic import Topic, load_topic
+from flows.state import PreviousState
 
 SOURCE = "ctgov"
 SNAPSHOT_BASE_URL = "http://snapshot.invalid/api/v2"
 ARCHIVE_CHUNK_RECORDS = 20_000
 
 ProgressFn = Callable[[int, int | None], None]  # (records just landed, total if known)
-
-
-@dataclass(frozen=True)
-class PreviousState:
-    """What the last published warehouse knows about this source."""
-
-    data_timestamp: str | None = None
-    watermark: date | None = None
 
 
 @dataclass
@@ -119,10 +112,16 @@ def ingest_ctgov(
             api_version=version.get("apiVersion"),
             data_timestamp=version.get("dataTimestamp"),
         )
+        topic_changed = (previous.topic_fingerprint is not None
+                         and previous.topic_fingerprint != topic.fingerprint)
         unchanged = (
             previous.data_timestamp is not None
             and outcome.data_timestamp == previous.data_timestamp
+            and not topic_changed
         )
+        if topic_changed and since is None:
+            # a new topic can match records of any age: search everything, not the window
+            previous = PreviousState(data_timestamp=previous.data_timestamp)
         if unchanged and not full and since is None:
             outcome.skipped_reason = (
                 f"source data unchanged since the last run (dataTimestamp "

@@ -413,6 +413,7 @@ def record_ledger(con: duckdb.DuckDBPyConnection, row: dict[str, Any]) -> None:
         "started_at",
         "finished_at",
         "topic_version",
+        "topic_fingerprint",
         "query",
         "api_version",
         "data_timestamp",

@@ -6,11 +6,16 @@ working directory). Paths are resolved once, so every stage agrees on where data
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from flows.errors import BetacellError
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -54,9 +59,18 @@ class Settings(BaseSettings):
     )
     http_backoff_initial_seconds: float = Field(default=2.0, ge=0)
     http_backoff_max_seconds: float = Field(default=120.0, ge=0)
+    # A source's ingest task is retried after these delays when it failed transiently
+    # (timeouts, 429, 5xx after the client's own retries); [] = no task retry.
+    source_retry_delays_seconds: Annotated[list[int], NoDecode] = Field(default=[60, 300])
 
     # Alerts: a failed run posts {"text": ...} here (Slack/Teams/any webhook); see README
     alert_webhook_url: str | None = None
+
+    # Failure policy: a critical source that fails publishes nothing; any other source that fails
+    # keeps its last good data, is marked stale and alerted, and the run publishes.
+    critical_sources: Annotated[list[str], NoDecode] = Field(default=["ctgov"])
+    # Referential closure: at most this many referenced-but-missing ids fetched by id per run
+    closure_max_fetches: int = Field(default=200, ge=0)
 
     # Loading
     max_reject_share: float = Field(
@@ -65,6 +79,16 @@ class Settings(BaseSettings):
     load_batch_records: int = Field(default=5000, ge=1)
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int = Field(default=2, ge=1)
+
+    @field_validator("critical_sources", "source_retry_delays_seconds", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @field_validator("ctgov_base_url", "pubmed_base_url", "europepmc_base_url", "ctis_base_url")
     @classmethod
@@ -114,7 +138,16 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"BETACELL_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            + (f" (got {e['input']!r:.60})" if isinstance(e.get("input"), str) else "")
+            for e in exc.errors())
+        raise BetacellError(f"invalid settings: {problems}") from None
+    except SettingsError as exc:
+        raise BetacellError(f"invalid settings: {exc}") from None
 
 
 def reset_settings_cache() -> None:

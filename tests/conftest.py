@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 
 import orjson
@@ -44,6 +45,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if PIPELINE_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.pipeline)
+    # pytest-xdist hands the first tests out round robin: alternate tests that need the session
+    # warehouse with tests that do not, so one worker builds it while the other keeps busy.
+    needs = [i for i in items if "built_warehouse" in getattr(i, "fixturenames", ())]
+    others = [i for i in items if "built_warehouse" not in getattr(i, "fixturenames", ())]
+    others.sort(key=lambda i: "pipeline" not in i.keywords)  # slow independent runs first
+    items[:] = [i for pair in zip_longest(needs, others) for i in pair if i is not None]
 
 
 def reference_file(name: str) -> Path:
@@ -64,6 +71,7 @@ def point_at(monkeypatch: pytest.MonkeyPatch, data: Path, snapshot: Path, outcom
     monkeypatch.setenv("BETACELL_OUTCOMES_DIR", str(outcomes))
     monkeypatch.setenv("BETACELL_HTTP_BACKOFF_INITIAL_SECONDS", "0")
     monkeypatch.setenv("BETACELL_HTTP_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("BETACELL_SOURCE_RETRY_DELAYS_SECONDS", "")  # no minutes-long task retries
     reset_settings_cache()
 
 
@@ -208,7 +216,7 @@ def built_warehouse(prefect_harness, dbt_parse_state, tmp_path_factory) -> Built
 
 
 def build_session_warehouse(root: Path, dbt_parse_state: Path) -> dict:
-    from flows.pipeline import refresh_warehouse
+    from flows.refresh import refresh_warehouse
     from tests.fixtures.ctgov_records import WITH_RESULTS
 
     built = Built(root, {})

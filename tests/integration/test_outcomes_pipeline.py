@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from flows.pipeline import refresh_warehouse
+from flows.refresh import refresh_warehouse
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from flows.errors import LoadRejected
-from flows.pipeline import refresh_warehouse
+from flows.refresh import refresh_warehouse
 from flows.settings import REPO_DIR, reset_settings_cache
 from tests.conftest import inject_studies, reference_file
 

@@ -16,9 +16,10 @@ import psutil
 import pytest
 
 from flows.errors import GateFailed
-from flows.pipeline import refresh_warehouse
 from flows.publish import prepare_build_database, publish, refresh_lock
+from flows.refresh import refresh_warehouse
 from flows.settings import REPO_DIR, reset_settings_cache
+from flows.stages import gate_marts
 from tests.conftest import inject_studies, set_data_timestamp
 
 pytestmark = pytest.mark.integration
@@ -70,7 +71,7 @@ def test_a_failing_mart_gate_stops_before_publish(published_copy, tmp_path, monk
     monkeypatch.setattr(quality, "ALL_CHECKS", quality.RAW_CHECKS + quality.MART_CHECKS)
     build = prepare_build_database(settings)
     with pytest.raises(GateFailed, match=r"mart gate failed.*mart_impossible.*trials"):
-        quality.run_gate(settings, build, "mart", {})
+        gate_marts(settings, build)
     report = json.loads((settings.quality_dir / "mart_gate_latest.json").read_text())
     assert report["passed"] is False
     assert [f["check"] for f in report["critical_failures"]] == ["mart_impossible"]

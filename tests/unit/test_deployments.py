@@ -27,7 +27,7 @@ def test_every_deployment_is_the_one_the_readme_documents():
     assert set(deployments) == set(documented) and len(documented) == 4
     for name, (schedule, parameters) in documented.items():
         deployment = deployments[name]
-        assert deployment.entrypoint.endswith("flows/pipeline.py:refresh_warehouse")
+        assert deployment.entrypoint.endswith("flows/refresh.py:refresh_warehouse")
         assert deployment.flow_name == "refresh-warehouse"
         assert deployment.concurrency_limit == 1
         (configured,) = [s.schedule for s in deployment.schedules]

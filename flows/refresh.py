@@ -1,0 +1,176 @@
+"""The Prefect flow ``refresh-warehouse``: a task per stage.
+
+ingest (one task per source) -> load -> referential closure -> raw gate -> dbt build -> mart gate
+-> publish. Only this process writes, and it writes a build copy; the published files are
+replaced at the very end, after everything passed. A critical failure anywhere leaves the
+published warehouse untouched; a non-critical source that fails keeps its last good data,
+marked stale (see :mod:`flows.stages`).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from flows import progress, report, state
+from flows.db import connect
+from flows.errors import SourceError
+from flows.preflight import check_configuration
+from flows.publish import prepare_build_database, publish, refresh_lock
+from flows.settings import Settings, get_settings
+from flows.sources import catalog
+from flows.sources.catalog import Ingested, IngestRequest
+from flows.stages import (
+    gate_marts,
+    gate_raw,
+    load_sources,
+    note_failure,
+    record_failures,
+    resolve_references,
+)
+from flows.transform import run_dbt
+
+
+def _transient_only(task, task_run, state) -> bool:
+    """Retry network tasks only for failures that may pass (timeouts, 429, 5xx)."""
+    try:
+        state.result()
+    except SourceError as exc:
+        return exc.transient
+    except Exception:  # noqa: BLE001
+        return False
+    return False
+
+
+@task(cache_policy=NO_CACHE, retry_condition_fn=_transient_only, timeout_seconds=6 * 3600)
+def ingest(name: str, request: IngestRequest) -> Ingested:
+    spec = next(s for s in catalog.SOURCES if s.name == name)
+    landed = spec.ingest(request)
+    get_run_logger().info("%s: %s", name, landed.skipped_reason
+                          or f"landed {landed.records_landed} records")
+    return landed
+
+
+@task(name="load-raw", cache_policy=NO_CACHE)
+def load(settings: Settings, build: Path, ingested: dict[str, Ingested], mode: str,
+         summary: report.RefreshSummary) -> dict[str, list[str]]:
+    con = connect(build, settings)
+    try:
+        run_ids = load_sources(con, settings, ingested, summary)
+        resolve_references(con, settings, mode, summary, run_ids)
+        return run_ids
+    finally:
+        con.close()
+
+
+@task(name="raw-gate", cache_policy=NO_CACHE)
+def raw_gate(settings: Settings, build: Path, run_ids: dict[str, list[str]],
+             summary: report.RefreshSummary) -> dict[str, Any]:
+    return _gate_report("raw", gate_raw(settings, build, run_ids, summary))
+
+
+@task(name="dbt-build", cache_policy=NO_CACHE)
+def dbt_build(settings: Settings, build: Path) -> dict[str, int]:
+    progress.reporter().start("dbt build")
+    result = run_dbt(settings, ["build"], build)
+    progress.reporter().finish("dbt build")
+    return result.status_counts
+
+
+@task(name="mart-gate", cache_policy=NO_CACHE)
+def mart_gate(settings: Settings, build: Path) -> dict[str, Any]:
+    return _gate_report("mart", gate_marts(settings, build))
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish_build(settings: Settings, build: Path, summary: report.RefreshSummary) -> None:
+    con = connect(build, settings)
+    try:
+        record_failures(con, summary, summary.source)
+    finally:
+        con.close()
+    published = publish(settings, build)
+    summary.warehouse, summary.published_bytes = str(published.warehouse), published.bytes
+
+
+def _gate_report(gate: str, result) -> dict[str, Any]:
+    for warning in result.warnings:
+        get_run_logger().warning("%s gate warning: %s", gate, warning)
+    return result.as_dict()
+
+
+def alert_on_failure(flow, flow_run, flow_state) -> None:
+    """Flow failure hook: data/quality/last_failure.json and the alert webhook."""
+    settings = get_settings()
+    message = f"Betacell refresh {flow_run.name} failed: {flow_state.message}"
+    try:
+        flow_state.result()
+    except Exception as exc:  # noqa: BLE001 - the failure being reported
+        message = f"Betacell refresh {flow_run.name} failed: {exc}"
+    report.record_failure(settings, flow_run.name, message)
+    if problem := report.post_alert(settings, message):
+        get_run_logger().error(problem)
+
+
+@flow(name="refresh-warehouse", log_prints=True, on_failure=[alert_on_failure])
+def refresh_warehouse(source: str = "snapshot", since: date | None = None, full: bool = False,
+                      stages: list[str] | None = None) -> dict[str, Any]:
+    """Ingest -> load -> raw gate -> dbt build -> mart gate -> publish.
+
+    ``stages`` limits what is ingested (registries, publications, outcomes); the build, the gates
+    and the publish always run. Nothing is published unless every critical step passed.
+    """
+    settings = get_settings()
+    topic = check_configuration(settings, source)
+    summary = report.RefreshSummary(source=source)
+    with refresh_lock(settings):
+        request = IngestRequest(settings, source, since, full,
+                                state.read_previous_state(settings), topic)
+        ingested: dict[str, Ingested] = {}
+        for spec in catalog.plan(source, stages):
+            delays = settings.source_retry_delays_seconds
+            outcome = ingest.with_options(
+                name=f"ingest-{spec.name}", retries=len(delays), retry_delay_seconds=delays or 0,
+            )(spec.name, request, return_state=True)
+            if outcome.is_failed():
+                note_failure(settings, summary, spec,
+                                    outcome.result(raise_on_failure=False))
+                continue
+            ingested[spec.name] = outcome.result()
+        build = prepare_build_database(settings)
+        run_ids = load(settings, build, ingested, source, summary)
+        summary.gates["raw"] = raw_gate(settings, build, run_ids, summary)
+        summary.dbt_status_counts = dbt_build(settings, build)
+        summary.gates["mart"] = mart_gate(settings, build)
+        publish_build(settings, build, summary)
+    _finish(settings, summary)
+    return summary.as_dict()
+
+
+def _finish(settings: Settings, summary: report.RefreshSummary) -> None:
+    if ctgov := summary.sources.get("ctgov"):
+        summary.mode, summary.run_id = ctgov.mode, (ctgov.run_ids or [None])[0]
+        summary.skipped_reason = ctgov.message if ctgov.status == "skipped" else None
+        summary.pages_landed, summary.resumed_from_page = (ctgov.pages_landed,
+                                                           ctgov.resumed_from_page)
+        summary.records_landed = ctgov.records_landed
+        summary.records_loaded, summary.records_rejected = (ctgov.records_loaded,
+                                                            ctgov.records_rejected)
+    if sheets := summary.sources.get("outcomes"):
+        summary.outcome_sheets = sheets.details
+    summary.publications_loaded = {name: summary.sources[name].records_loaded
+                                   for name in ("pubmed", "europepmc") if name in summary.sources}
+    summary.table_counts = state.published_table_counts(settings)
+    summary.changes = state.published_changes(settings)
+    create_markdown_artifact(key="refresh-warehouse-summary",
+                             markdown=report.summary_markdown(summary),
+                             description="What the last refresh built")
+    if alert := report.stale_sources_alert(summary):
+        get_run_logger().warning(alert)
+        if problem := report.post_alert(settings, alert):
+            get_run_logger().error(problem)

@@ -1,0 +1,125 @@
+"""What a refresh tells people: the run summary (returned, printed and kept as a Prefect
+artifact) and alerts (a webhook and ``data/quality/last_failure.json``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import httpx
+
+from flows.landing import utc_now
+from flows.settings import Settings
+
+
+@dataclass
+class SourceReport:
+    source: str
+    status: str  # loaded | skipped | failed
+    records_landed: int = 0
+    records_loaded: int = 0
+    records_rejected: int = 0
+    run_ids: list[str] = field(default_factory=list)
+    message: str | None = None
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    details: list[dict[str, Any]] = field(default_factory=list)  # e.g. one per outcome sheet
+    mode: str = ""
+    pages_landed: int = 0
+    resumed_from_page: int | None = None
+
+    @property
+    def is_stale(self) -> bool:
+        return self.status == "failed"
+
+
+@dataclass
+class RefreshSummary:
+    source: str
+    mode: str = ""
+    run_id: str | None = None
+    skipped_reason: str | None = None
+    pages_landed: int = 0
+    records_landed: int = 0
+    records_loaded: int = 0
+    records_rejected: int = 0
+    resumed_from_page: int | None = None
+    sources: dict[str, SourceReport] = field(default_factory=dict)
+    publications_loaded: dict[str, int] = field(default_factory=dict)
+    outcome_sheets: list[dict[str, Any]] = field(default_factory=list)
+    unresolved_references: list[dict[str, str]] = field(default_factory=list)
+    fetched_by_id: dict[str, int] = field(default_factory=dict)
+    dbt_status_counts: dict[str, int] = field(default_factory=dict)
+    table_counts: dict[str, int] = field(default_factory=dict)
+    warehouse: str = ""
+    published_bytes: int = 0
+    gates: dict[str, Any] = field(default_factory=dict)
+    changes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def stale_sources(self) -> list[SourceReport]:
+        return [r for r in self.sources.values() if r.is_stale]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["stale_sources"] = [r.source for r in self.stale_sources]
+        return out
+
+
+def summary_markdown(summary: RefreshSummary) -> str:
+    lines = [
+        f"# Refresh ({summary.source}, {summary.mode})",
+        "",
+        f"- ClinicalTrials.gov run: `{summary.run_id or 'none'}`"
+        + (f" — {summary.skipped_reason}" if summary.skipped_reason else ""),
+        f"- landed: {summary.records_landed} records in {summary.pages_landed} pages",
+        f"- loaded: {summary.records_loaded}, rejected: {summary.records_rejected}",
+        "",
+        "| source | status | landed | loaded | rejected | note |",
+        "|---|---|---:|---:|---:|---|",
+        *(f"| {r.source} | {'STALE (failed)' if r.is_stale else r.status} | {r.records_landed} "
+          f"| {r.records_loaded} | {r.records_rejected} | {(r.message or '')[:200]} |"
+          for r in summary.sources.values()),
+        "",
+        f"- outcome sheets: {summary.outcome_sheets}",
+        f"- fetched by id (referential closure): {summary.fetched_by_id or 'none'}",
+        f"- unresolved references: {len(summary.unresolved_references)}"
+        + "".join(f"\n  - {u['registry_id']} ({u['registry']}): {u['reason']}"
+                  for u in summary.unresolved_references[:20]),
+        f"- dbt: {summary.dbt_status_counts}",
+        *(f"- {gate} gate: {'passed' if r.get('passed') else 'FAILED'} "
+          f"({r.get('expectations', 0)} expectations, {len(r.get('warnings', []))} warnings)"
+          for gate, r in summary.gates.items()),
+        f"- changes since the last run: {summary.changes or 'none'}",
+        "",
+        "| table | rows |",
+        "|---|---:|",
+    ]
+    lines += [f"| {name} | {count} |" for name, count in summary.table_counts.items()]
+    return "\n".join(lines)
+
+
+def post_alert(settings: Settings, text: str) -> str | None:
+    """POST ``{"text": ...}`` to the alert webhook; returns a problem description or None."""
+    if not settings.alert_webhook_url:
+        return None
+    try:
+        httpx.post(settings.alert_webhook_url, json={"text": text}, timeout=10).raise_for_status()
+    except httpx.HTTPError as exc:
+        return f"alert webhook failed: {type(exc).__name__}"
+    return None
+
+
+def record_failure(settings: Settings, flow_run: str, message: str) -> None:
+    settings.quality_dir.mkdir(parents=True, exist_ok=True)
+    (settings.quality_dir / "last_failure.json").write_text(json.dumps(
+        {"flow_run": flow_run, "at": utc_now().isoformat(), "message": message}, indent=2))
+
+
+def stale_sources_alert(summary: RefreshSummary) -> str | None:
+    stale = summary.stale_sources
+    if not stale:
+        return None
+    listed = "; ".join(f"{r.source}: {r.message}" for r in stale)
+    return (f"Betacell refresh published, but {len(stale)} source(s) failed and keep their last "
+            f"good data (stale): {listed}")
