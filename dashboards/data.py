@@ -67,6 +67,36 @@ def query(sql: str) -> pd.DataFrame:
     return _query(sql, str(path), _mtime(path))
 
 
+@st.cache_data(show_spinner=False)
+def _source_freshness(path: str, mtime: float) -> pd.DataFrame:
+    from flows.sources.catalog import SOURCES
+    from flows.state import source_freshness
+
+    labels = {spec.name: spec.label for spec in SOURCES}
+    con = duckdb.connect(path, read_only=True)
+    try:
+        items = source_freshness(con, tuple(labels))
+    finally:
+        con.close()
+    return pd.DataFrame([{"source": i.source, "label": labels[i.source], "is_stale": i.is_stale,
+                          "last_loaded_at": i.last_loaded_at, "last_attempt_at": i.last_attempt_at,
+                          "last_status": i.last_status, "records_loaded": i.records,
+                          "source_data_timestamp": i.data_timestamp, "last_error": i.last_error}
+                         for i in items],
+                        columns=["source", "label", "is_stale", "last_loaded_at",
+                                 "last_attempt_at", "last_status", "records_loaded",
+                                 "source_data_timestamp", "last_error"])
+
+
+def source_freshness() -> pd.DataFrame:
+    """Per source: last load, last attempt, and whether it is stale (latest attempt failed)."""
+    path = warehouse()
+    if not path.exists():
+        st.error(f"{path} is not published yet: run `make run` first.")
+        st.stop()
+    return _source_freshness(str(path), _mtime(path))
+
+
 def gate_reports() -> dict[str, dict]:
     quality = get_settings().quality_dir
     reports = {}

@@ -1,23 +1,21 @@
-"""Trial registry id patterns, shared with the dbt macro ``registry_id_patterns`` (kept in step
-by a test). Used by Python code that needs to recognise ids (snapshot build, ICTRP import)."""
+"""Trial registry id patterns, read from the dbt seed ``registry_id_patterns`` (their one home):
+recognise ids in free text (curated sheets, secondary-id lists, ICTRP import)."""
 
 from __future__ import annotations
 
+import csv
 import re
+from functools import lru_cache
 
-REGISTRY_ID_PATTERNS: tuple[tuple[str, str], ...] = (
-    ("ClinicalTrials.gov", "NCT[0-9]{8}"),
-    ("ChiCTR", "ChiCTR(?:-[A-Z]{2,4}-[0-9]{8}|[0-9]{10})"),
-    ("IRCT", "IRCT[0-9]{10,16}N[0-9]{1,3}"),
-    ("CTRI", "CTRI/[0-9]{4}/[0-9]{2,3}/[0-9]{6}"),
-    ("ISRCTN", "ISRCTN[0-9]{8}"),
-    ("EU CT", r"\b20[0-9]{2}-5[0-9]{5}-[0-9]{2}-[0-9]{2}\b"),
-    ("EudraCT", r"\b(?:19|20)[0-9]{2}-0[0-9]{5}-[0-9]{2}\b"),
-    ("jRCT", "jRCT[a-z]?[0-9]{10}"),
-    ("ANZCTR", "ACTRN[0-9]{14}"),
-    ("DRKS", "DRKS[0-9]{8}"),
-)
-_COMPILED = tuple((name, re.compile(pattern)) for name, pattern in REGISTRY_ID_PATTERNS)
+from flows.settings import REPO_DIR
+
+SEED = REPO_DIR / "dbt_project" / "seeds" / "registry_id_patterns.csv"
+
+
+@lru_cache(maxsize=1)
+def registry_id_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
+    with SEED.open(newline="", encoding="utf-8") as handle:
+        return tuple((row["registry"], re.compile(row["pattern"])) for row in csv.DictReader(handle))
 
 
 def find_registry_ids(text: str | None) -> list[tuple[str, str]]:
@@ -25,7 +23,7 @@ def find_registry_ids(text: str | None) -> list[tuple[str, str]]:
     if not text:
         return []
     found: list[tuple[int, str, str]] = []
-    for name, pattern in _COMPILED:
+    for name, pattern in registry_id_patterns():
         found += [(m.start(), name, m.group(0)) for m in pattern.finditer(text)]
     seen: set[str] = set()
     out = []

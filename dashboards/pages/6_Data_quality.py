@@ -5,6 +5,15 @@ from dashboards import data
 from flows.settings import get_settings
 
 st.title("Data quality")
+
+st.subheader("Sources")
+sources = data.source_freshness()
+stale = sources[sources["is_stale"]]
+if not stale.empty:
+    st.error("Stale sources — their latest attempt failed; the warehouse keeps their last good "
+             "data: " + "; ".join(f"{r.label}: {r.last_error}" for r in stale.itertuples()))
+st.dataframe(sources, hide_index=True, use_container_width=True)
+
 reports = data.gate_reports()
 if not reports:
     st.info("No gate results yet: run `make run`.")
@@ -21,6 +30,24 @@ for gate, report in reports.items():
         st.dataframe(report["warnings"], use_container_width=True)
     if report["skipped"]:
         st.caption("Skipped: " + "; ".join(report["skipped"]))
+
+st.subheader("Unresolved references")
+unresolved = data.mart("unresolved_references")
+st.caption(f"{len(unresolved)} trial id(s) named by curated sheets, curated links, secondary ids "
+           "or PubMed DataBank entries that no registry record in the warehouse carries, even "
+           "after fetching them by id.")
+st.dataframe(unresolved[["registry_id", "registry", "unresolved_reason", "referenced_by",
+                         "last_checked_at"]], hide_index=True, use_container_width=True)
+
+st.subheader("Classification review queue")
+queue = data.mart("classification_review_queue")
+open_items = queue[queue["review_status"] == "open"]
+st.caption(f"{len(open_items)} open item(s): registry records too thin to classify (no "
+           "intervention listed, or products named only by codes). A row in "
+           "dbt_project/seeds/classification_overrides.csv closes an item.")
+st.dataframe(open_items[["trial_id", "registry", "brief_title", "product_names",
+                         "review_reason"]], hide_index=True, use_container_width=True)
+
 docs = get_settings().quality_dir / "data_docs" / "index.html"
 st.subheader("Great Expectations Data Docs")
 if docs.exists():

@@ -99,6 +99,17 @@ def iter_study_pages(
         number += 1
 
 
+def fetch_study(client: PoliteClient, nct_id: str) -> dict[str, Any] | None:
+    """One study by id (``GET /studies/{nctId}``); None when the registry does not know it."""
+    body = client.get_json(f"{STUDIES_PATH}/{nct_id}", missing_ok=True)
+    if body is None:
+        return None
+    if not isinstance(body, dict) or "protocolSection" not in body:
+        raise SourceError(f"{client.source} /studies/{nct_id} returned an unexpected body "
+                          f"(keys: {sorted(body) if isinstance(body, dict) else type(body)})")
+    return body
+
+
 def fetch_version(client: PoliteClient) -> dict[str, Any]:
     body = client.get_json(VERSION_PATH)
     if not isinstance(body, dict) or "apiVersion" not in body:

@@ -54,3 +54,14 @@ def iter_search_pages(
 
 def retrieve(client: PoliteClient, ct_number: str) -> dict[str, Any]:
     return client.get_json(f"/retrieve/{ct_number}")
+
+
+def fetch_trial(client: PoliteClient, ct_number: str) -> dict[str, Any] | None:
+    """One trial by EU CT number, in the shape the search pages land (id + retrieve detail)."""
+    detail = client.get_json(f"/retrieve/{ct_number}", missing_ok=True)
+    if detail is None:
+        return None
+    if not isinstance(detail, dict):
+        raise SourceError(f"ctis retrieve {ct_number} returned an unexpected body: "
+                          f"{str(detail)[:200]}")
+    return {"ctNumber": ct_number, "detail": detail}

@@ -141,8 +141,10 @@ class PoliteClient:
         params: Mapping[str, Any] | None = None,
         data: Mapping[str, Any] | None = None,
         json: Any = None,
-    ) -> httpx.Response:
-        """Send one request with the rate limit and retry policy; return a 2xx response."""
+        missing_ok: bool = False,
+    ) -> httpx.Response | None:
+        """Send one request with the rate limit and retry policy; return a 2xx response (or None
+        for an HTTP 404 when ``missing_ok``)."""
         last_problem = ""
         for attempt in range(1, self.retry.max_attempts + 1):
             self.limiter.wait()
@@ -154,6 +156,8 @@ class PoliteClient:
             else:
                 if response.is_success:
                     return response
+                if response.status_code == 404 and missing_ok:
+                    return None
                 if response.status_code not in RETRYABLE_STATUS:
                     raise SourceError(
                         f"{self.describe(path, params)} failed with HTTP {response.status_code} "
@@ -175,8 +179,12 @@ class PoliteClient:
             transient=True,
         )
 
-    def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
-        response = self.request("GET", path, params=params)
+    def get_json(self, path: str, params: Mapping[str, Any] | None = None, *,
+                 missing_ok: bool = False) -> Any:
+        """GET a JSON body; with ``missing_ok`` an HTTP 404 returns None instead of failing."""
+        response = self.request("GET", path, params=params, missing_ok=missing_ok)
+        if response is None:
+            return None
         try:
             return response.json()
         except ValueError as exc:

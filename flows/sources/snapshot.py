@@ -45,7 +45,17 @@ class CtgovSnapshotTransport(httpx.BaseTransport):
             return httpx.Response(200, json=self.version)
         if path.endswith("/studies"):
             return self._studies(request)
+        if "/studies/" in path:
+            return self._study(path.rsplit("/", 1)[1])
         return httpx.Response(404, text=f"snapshot has no resource {path}")
+
+    def _study(self, nct_id: str) -> httpx.Response:
+        for study in self.studies:
+            if study.get("protocolSection", {}).get("identificationModule", {}).get(
+                    "nctId") == nct_id:
+                return httpx.Response(200, content=orjson.dumps(study),
+                                      headers={"content-type": "application/json"})
+        return httpx.Response(404, json={"message": f"Study {nct_id} not found"})
 
     def _studies(self, request: httpx.Request) -> httpx.Response:
         params = request.url.params

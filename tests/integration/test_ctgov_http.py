@@ -12,10 +12,11 @@ import pytest
 from werkzeug import Request, Response
 
 from flows.errors import SourceError
-from flows.ingest import PreviousState, ingest_ctgov, make_ctgov_client
+from flows.ingest import ingest_ctgov, make_ctgov_client
 from flows.load import load_ctgov_run
 from flows.settings import get_settings, reset_settings_cache
 from flows.sources.topic import load_topic
+from flows.state import PreviousState
 from tests.fixtures.ctgov_records import ALL_RECORDS, study
 
 VERSION = {"apiVersion": "2.0.5", "dataTimestamp": "2026-10-02T09:00:04"}
@@ -89,6 +90,32 @@ def test_unchanged_data_timestamp_skips_the_fetch(live, httpserver):
     outcome = ingest_ctgov(live, source="live", previous=previous)
     assert outcome.run is None
     assert "unchanged" in outcome.skipped_reason
+
+
+def test_a_changed_topic_is_refetched_even_when_the_data_timestamp_did_not_move(
+        live, httpserver):
+    server = PagedStudies(three_pages())
+    httpserver.expect_request("/api/v2/studies").respond_with_handler(server)
+    previous = PreviousState(data_timestamp=VERSION["dataTimestamp"], watermark=date(2025, 1, 1),
+                             topic_fingerprint="an-older-topic")
+    outcome = ingest_ctgov(live, source="live", previous=previous)
+    assert outcome.skipped_reason is None and outcome.records_landed == 5
+    assert "filter.advanced" not in server.requests[0]  # a new topic searches all dates
+
+
+def test_one_study_by_id(live, httpserver):
+    from flows.sources import ctgov
+
+    httpserver.expect_request("/api/v2/studies/NCT09990001").respond_with_json(
+        study("NCT09990001", "2025-01-01"))
+    httpserver.expect_request("/api/v2/studies/NCT09990002").respond_with_json(
+        {"message": "Study not found"}, status=404)
+    httpserver.expect_request("/api/v2/studies/NCT09990003").respond_with_json({"odd": 1})
+    with make_ctgov_client(live, "live") as client:
+        assert ctgov.fetch_study(client, "NCT09990001")["protocolSection"]
+        assert ctgov.fetch_study(client, "NCT09990002") is None
+        with pytest.raises(SourceError, match="unexpected body"):
+            ctgov.fetch_study(client, "NCT09990003")
 
 
 def test_phantom_token_with_empty_page_ends_paging(live, httpserver):

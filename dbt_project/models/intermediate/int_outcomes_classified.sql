@@ -8,7 +8,9 @@ with outcomes as (
 
 trials as (
 
+    -- a registry record too thin to classify never overrides the curator's label
     select trial_id, therapy_class, msc_source from {{ ref('dim_trials') }}
+    where therapy_class not in ('needs_review', 'unclassified')
 
 ),
 
@@ -39,7 +41,7 @@ final as (
         coalesce(overlapping.excluded_by_default, false) as is_overlapping_cohort,
         -- comparator arms of controlled studies carry the study's product label but not the product
         coalesce(regexp_matches(lower(outcomes.arm),
-            'control|placebo|sham|standard (care|therapy|treatment)|conventional|usual care|insulin (only|alone)|untreated'), false)
+            '{{ control_arm_pattern() }}'), false)
             as is_control_arm,
         outcomes.verification_status = 'no' as is_unverified
     from outcomes

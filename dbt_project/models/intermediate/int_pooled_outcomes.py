@@ -138,10 +138,27 @@ def model(dbt, session):
                      "rows_not_poolable": not_poolable,
                      "study_ids": sorted(usable["study_id"].unique().tolist()),
                      "outcome_fact_ids": sorted(usable["outcome_fact_id"].tolist())})
-    columns = list(GROUP) + ["k_studies", "n_patients", "n_events", "pooled_estimate", "ci_low",
-                             "ci_high", "tau2", "i2", "crude_proportion", "scale", "method",
-                             "is_single_study", "excluded_overlapping_rows",
-                             "excluded_unverified_rows", "rows_not_poolable",
-                             "rows_other_timepoints", "study_ids",
-                             "outcome_fact_ids"]
-    return pd.DataFrame(rows, columns=columns)
+    return typed_relation(session, rows)
+
+
+OUTPUT_TYPES = {
+    "therapy_class": "varchar", "msc_source": "varchar", "outcome": "varchar",
+    "diabetes_type": "varchar", "measure": "varchar", "unit_normalised": "varchar",
+    "k_studies": "integer", "n_patients": "integer", "n_events": "integer",
+    "pooled_estimate": "double", "ci_low": "double", "ci_high": "double", "tau2": "double",
+    "i2": "double", "crude_proportion": "double", "scale": "varchar", "method": "varchar",
+    "is_single_study": "boolean", "excluded_overlapping_rows": "integer",
+    "excluded_unverified_rows": "integer", "rows_not_poolable": "integer",
+    "rows_other_timepoints": "integer", "study_ids": "varchar[]", "outcome_fact_ids": "varchar[]",
+}
+
+
+def typed_relation(session, rows):
+    """The result with explicit types, also when there is no row (an untyped empty frame
+    would reach the contract as INTEGER columns)."""
+    if not rows:
+        nulls = ", ".join(f"cast(null as {kind}) as {name}" for name, kind in OUTPUT_TYPES.items())
+        return session.sql(f"select {nulls} where false")
+    casts = ", ".join(f"cast({name} as {kind}) as {name}" for name, kind in OUTPUT_TYPES.items())
+    frame = pd.DataFrame(rows, columns=list(OUTPUT_TYPES))
+    return session.from_df(frame).select(casts)

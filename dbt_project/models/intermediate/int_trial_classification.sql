@@ -1,8 +1,13 @@
 {#-
   Therapy classification from the registry text, by ordered rules (seed therapy_rules): for each
   attribute the lowest-priority matching rule wins, and its id is kept so a reader can see why.
-  Manual overrides (seed classification_overrides) win over rules and say so. Rules never name
-  trial ids.
+  The first rules recognise what is NOT a stem-cell therapy although it mentions stem cells,
+  islets or cords (regulatory T cells, platelet-rich plasma, progenitor cells measured under a
+  drug, people who already had a transplant, islet function ...). When no rule matches, a
+  record that lists interventions is not_stem_cell; a record too thin to tell (no intervention
+  listed, or products named only by codes) goes to review (needs_review, with the reason) rather
+  than being guessed. Manual overrides (seed classification_overrides) win over rules, say so,
+  and close review items. Rules never name trial ids.
 -#}
 with texts as (
 
@@ -83,17 +88,55 @@ diabetes as (
 
 ),
 
+thinness as (
+
+    select
+        trial_id,
+        case
+            when intervention_count = 0
+                then 'no intervention listed in the record'
+            when {{ code_only_residue("coalesce(product_names, '')") }} = ''
+                 and not list_has_any(intervention_types, ['DRUG', 'DEVICE', 'BEHAVIORAL', 'DIETARY_SUPPLEMENT', 'DIAGNOSTIC_TEST', 'RADIATION'])
+                then 'products named only by codes: ' || coalesce(product_names, '')
+        end as review_reason
+    from texts
+
+),
+
+rule_notes as (
+
+    select attribute || '#' || priority || ' /' || pattern || '/' as rule_id, note
+    from rules
+
+),
+
 combined as (
 
     select
         texts.trial_id,
         texts.registry,
-        coalesce(o_class.value, s.therapy_class_by_rule, 'not_stem_cell') as therapy_class,
+        texts.brief_title,
+        texts.product_names,
+        coalesce(s.therapy_class_by_rule, case when thinness.review_reason is not null
+                                               then 'needs_review' else 'not_stem_cell' end)
+            as therapy_class_by_rules,
+        coalesce(o_class.value, s.therapy_class_by_rule,
+                 case when thinness.review_reason is not null then 'needs_review'
+                      else 'not_stem_cell' end) as therapy_class,
         case
             when o_class.value is not null then 'override: ' || o_class.reason
             when s.therapy_class_rule is not null then s.therapy_class_rule
+            when thinness.review_reason is not null then 'no rule matched; too thin to classify'
             else 'no rule matched (default not_stem_cell)'
         end as therapy_class_rule,
+        case
+            when o_class.value is not null then 'curator override: ' || o_class.reason
+            when s.therapy_class_rule is not null then rule_notes.note
+            when thinness.review_reason is not null then thinness.review_reason
+            else 'the listed interventions name no stem-cell or islet product'
+        end as therapy_class_reason,
+        o_class.value is not null as has_class_override,
+        thinness.review_reason,
         s.msc_source_by_rule,
         s.msc_source_rule,
         coalesce(o_donor.value, s.donor_type_by_rule, 'unknown') as donor_type,
@@ -107,6 +150,8 @@ combined as (
         (o_class.value is not null or o_donor.value is not null or o_type.value is not null) as has_override
     from texts
     left join single_valued s using (trial_id)
+    left join thinness using (trial_id)
+    left join rule_notes on rule_notes.rule_id = s.therapy_class_rule
     left join diabetes d using (trial_id)
     left join overrides o_class on o_class.trial_id = texts.trial_id and o_class.attribute = 'therapy_class'
     left join overrides o_donor on o_donor.trial_id = texts.trial_id and o_donor.attribute = 'donor_type'
@@ -119,8 +164,14 @@ final as (
     select
         trial_id,
         registry,
+        brief_title,
+        product_names,
         therapy_class,
+        therapy_class_by_rules,
         therapy_class_rule,
+        therapy_class_reason,
+        has_class_override,
+        review_reason,
         case
             when therapy_class in ('msc', 'msc_exosomes') then coalesce(msc_source_by_rule, 'unstated')
         end as msc_source,

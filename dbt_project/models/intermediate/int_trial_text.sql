@@ -1,6 +1,8 @@
 {#- The registry text a classifier may read, per trial: titles, interventions (names, types,
     descriptions, other names), arms, keywords (therapy_text); conditions, titles, keywords and
-    condition MeSH terms (condition_text). Lower-cased. -#}
+    condition MeSH terms (condition_text). Lower-cased. Also how much the record says about its
+    product: the number of interventions listed, their types, and their names without placebo
+    and control arms (product_names), which decide whether a record is too thin to classify. -#}
 with studies as (
 
     select * from {{ ref('stg_ctgov__studies') }}
@@ -12,7 +14,12 @@ interventions as (
     select
         nct_id,
         string_agg(concat_ws(' ', intervention_type, intervention_name, intervention_description,
-                             array_to_string(other_names, ' ')), ' | ') as intervention_text
+                             array_to_string(other_names, ' ')), ' | ') as intervention_text,
+        count(*) as intervention_count,
+        list(distinct intervention_type order by intervention_type)
+            filter (where intervention_type is not null) as intervention_types,
+        lower(string_agg(concat_ws(' ', intervention_name, array_to_string(other_names, ' ')), ' | ')
+            filter (where not regexp_matches(lower(intervention_name), '{{ control_arm_pattern() }}'))) as product_names
     from {{ ref('stg_ctgov__interventions') }}
     group by nct_id
 
@@ -57,8 +64,12 @@ combined as (
     select
         studies.nct_id as trial_id,
         'ClinicalTrials.gov' as registry,
+        studies.brief_title,
         lower(concat_ws(' | ', brief_title, official_title, acronym, intervention_text, arm_text, keywords)) as therapy_text,
-        lower(concat_ws(' | ', brief_title, official_title, condition_names, keywords, mesh_terms)) as condition_text
+        lower(concat_ws(' | ', brief_title, official_title, condition_names, keywords, mesh_terms)) as condition_text,
+        coalesce(intervention_count, 0) as intervention_count,
+        coalesce(intervention_types, []) as intervention_types,
+        product_names
     from studies
     left join interventions using (nct_id)
     left join arms using (nct_id)
@@ -73,8 +84,12 @@ ictrp as (
     select
         trial_id,
         registry,
+        title as brief_title,
         lower(concat_ws(' | ', title, scientific_title, array_to_string(interventions, ' | '))) as therapy_text,
-        lower(concat_ws(' | ', title, scientific_title, array_to_string(conditions, ' | '))) as condition_text
+        lower(concat_ws(' | ', title, scientific_title, array_to_string(conditions, ' | '))) as condition_text,
+        len(coalesce(interventions, [])) as intervention_count,
+        cast([] as varchar[]) as intervention_types,
+        lower(array_to_string(interventions, ' | ')) as product_names
     from {{ ref('stg_ictrp__trials') }}
     where registry <> 'ClinicalTrials.gov'
 

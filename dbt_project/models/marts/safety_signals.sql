@@ -10,7 +10,9 @@ with harms as (
 
 trials as (
 
+    -- a registry record too thin to classify never overrides the curator's label
     select trial_id, therapy_class, msc_source from {{ ref('dim_trials') }}
+    where therapy_class not in ('needs_review', 'unclassified')
 
 ),
 
