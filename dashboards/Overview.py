@@ -22,15 +22,15 @@ cols[2].metric("Outcome rows", len(outcomes))
 cols[3].metric("Therapy classes with trials", trials["therapy_class"].nunique())
 
 st.subheader("Freshness of each source")
-freshness = data.query("""
-    select source, max(finished_at) as last_loaded, max(data_timestamp) as source_data_timestamp,
-           sum(records_loaded) as records_loaded
-    from raw.ingest_runs where status = 'loaded' group by source order by source""")
-st.dataframe(freshness, hide_index=True, use_container_width=True)
-version = data.query("select version_id, published_at from meta.published_version")
-if not version.empty:
-    st.caption(f"Published version {version.iloc[0]['version_id']} at "
-               f"{version.iloc[0]['published_at']}")
+sources = data.mart("source_status")
+stale = sources[sources["is_stale"]]
+if not stale.empty:
+    st.error("Stale: " + "; ".join(f"{r.source_label} ({r.last_error})" for r in stale.itertuples()))
+st.dataframe(sources[["source_label", "is_stale", "last_loaded_at", "last_attempt_at",
+                      "source_data_timestamp", "records_loaded"]],
+             hide_index=True, width="stretch")
+if published := data.published_at():
+    st.caption(f"Published {published}")
 
 st.subheader("What changed since the last run")
 changes = data.mart("changes_since_last_run")
@@ -39,4 +39,4 @@ if changes.empty:
 else:
     summary = changes.groupby("change_type").size().rename("count").reset_index()
     st.dataframe(summary, hide_index=True)
-    st.dataframe(changes.head(200), hide_index=True, use_container_width=True)
+    st.dataframe(changes.head(200), hide_index=True, width="stretch")

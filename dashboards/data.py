@@ -1,10 +1,8 @@
-"""Read-only data access for the dashboard.
+"""Read-only data access for the dashboard: the published marts only.
 
-Marts come from the published Parquet files (data/marts/*.parquet); anything else from the
-published warehouse through a short-lived read-only connection. Nothing here ever opens the
-build database, and no connection outlives a query, so a refresh is never blocked. Caches are
-keyed by the files' modification times: a newly published version shows up on the next rerun,
-without restarting the app.
+Every figure a page shows is read from a mart's Parquet export (data/marts/*.parquet); pages
+filter and lay out, they never compute statistics. Caches are keyed by the files' modification
+times: a newly published version shows up on the next rerun, without restarting the app.
 """
 
 from __future__ import annotations
@@ -21,10 +19,6 @@ from flows.settings import get_settings
 
 def marts_dir() -> Path:
     return get_settings().marts_dir
-
-
-def warehouse() -> Path:
-    return get_settings().warehouse_path
 
 
 def _mtime(path: Path) -> float:
@@ -49,52 +43,13 @@ def mart(name: str) -> pd.DataFrame:
     return _read_parquet(str(path), _mtime(path))
 
 
-@st.cache_data(show_spinner=False)
-def _query(sql: str, path: str, mtime: float) -> pd.DataFrame:
-    con = duckdb.connect(path, read_only=True)
-    try:
-        return con.execute(sql).df()
-    finally:
-        con.close()
-
-
-def query(sql: str) -> pd.DataFrame:
-    """A query on the published warehouse (read-only, connection closed right after)."""
-    path = warehouse()
-    if not path.exists():
-        st.error(f"{path} is not published yet: run `make run` first.")
-        st.stop()
-    return _query(sql, str(path), _mtime(path))
-
-
-@st.cache_data(show_spinner=False)
-def _source_freshness(path: str, mtime: float) -> pd.DataFrame:
-    from flows.sources.catalog import SOURCES
-    from flows.state import source_freshness
-
-    labels = {spec.name: spec.label for spec in SOURCES}
-    con = duckdb.connect(path, read_only=True)
-    try:
-        items = source_freshness(con, tuple(labels))
-    finally:
-        con.close()
-    return pd.DataFrame([{"source": i.source, "label": labels[i.source], "is_stale": i.is_stale,
-                          "last_loaded_at": i.last_loaded_at, "last_attempt_at": i.last_attempt_at,
-                          "last_status": i.last_status, "records_loaded": i.records,
-                          "source_data_timestamp": i.data_timestamp, "last_error": i.last_error}
-                         for i in items],
-                        columns=["source", "label", "is_stale", "last_loaded_at",
-                                 "last_attempt_at", "last_status", "records_loaded",
-                                 "source_data_timestamp", "last_error"])
-
-
-def source_freshness() -> pd.DataFrame:
-    """Per source: last load, last attempt, and whether it is stale (latest attempt failed)."""
-    path = warehouse()
-    if not path.exists():
-        st.error(f"{path} is not published yet: run `make run` first.")
-        st.stop()
-    return _source_freshness(str(path), _mtime(path))
+def published_at() -> str | None:
+    """When the marts on disk were published (their Parquet files' time)."""
+    files = list(marts_dir().glob("*.parquet"))
+    if not files:
+        return None
+    newest = max(p.stat().st_mtime for p in files)
+    return pd.Timestamp(newest, unit="s", tz="UTC").strftime("%Y-%m-%d %H:%M UTC")
 
 
 def gate_reports() -> dict[str, dict]:

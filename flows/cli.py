@@ -213,22 +213,21 @@ def status(debug: Annotated[bool, typer.Option("--debug")] = False) -> None:
 
 
 def _print_status(con, path) -> None:
-    from flows.sources.catalog import SOURCES
-    from flows.state import source_freshness, table_counts
+    from flows.state import table_counts
 
     modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
     console.print(f"Published warehouse: [bold]{path}[/] (published {modified:%Y-%m-%d %H:%M %Z})")
-    labels = {spec.name: spec.label for spec in SOURCES}
     freshness = Table(title="Sources")
     for column in ("source", "state", "last loaded", "last attempt", "source data timestamp",
                    "records loaded", "last error"):
         freshness.add_column(column)
-    for item in source_freshness(con, tuple(labels)):
-        state = ("[red]STALE[/]" if item.is_stale else
-                 "never loaded" if item.last_loaded_at is None else "fresh")
-        freshness.add_row(labels[item.source], state, _when(item.last_loaded_at),
-                          _when(item.last_attempt_at), item.data_timestamp or "",
-                          f"{item.records:,}", (item.last_error or "")[:160])
+    for label, stale, loaded, attempt, stamp, records, error in con.execute(
+            "select source_label, is_stale, last_loaded_at, last_attempt_at, "
+            "source_data_timestamp, records_loaded, last_error from marts.source_status "
+            "order by source").fetchall():
+        state = "[red]STALE[/]" if stale else "never loaded" if loaded is None else "fresh"
+        freshness.add_row(label, state, _when(loaded), _when(attempt), stamp or "",
+                          f"{records:,}", (error or "")[:160])
     console.print(freshness)
     runs = Table(title="Last runs")
     for column in ("run_id", "source", "mode", "status", "finished_at", "loaded", "rejected"):

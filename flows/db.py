@@ -95,7 +95,7 @@ create table if not exists raw.outcome_sheet_rows (
     cell_source varchar, donor_type varchar, route varchar, dose varchar,
     immunosuppression varchar, arm varchar, n_arm integer, n_arm_as_reported varchar, followup_months double,
     followup_as_reported varchar, outcome varchar, timepoint_months double,
-    timepoint_as_reported varchar, measure varchar, value double, value_as_reported varchar,
+    timepoint_as_reported varchar, outcome_definition varchar, measure varchar, value double, value_as_reported varchar,
     unit varchar, unit_as_reported varchar, n_events integer, n_total integer, ci_low double,
     ci_high double, verified varchar, source varchar, source_row integer,
     sheet_sha256 varchar not null, sheet_file varchar not null, run_id varchar not null,
@@ -172,6 +172,7 @@ def connect(
 # Columns added after a table first shipped: warehouses published before them gain them here.
 RAW_MIGRATIONS = (
     "alter table raw.ingest_runs add column if not exists topic_fingerprint varchar",
+    "alter table raw.outcome_sheet_rows add column if not exists outcome_definition varchar",
 )
 
 

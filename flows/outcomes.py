@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from flows.db import ensure_raw_schema
 from flows.errors import BetacellError
 from flows.landing import utc_now
+from flows.settings import REPO_DIR
 
 OUTCOMES = (
     "insulin_independence", "insulin_dose_change", "c_peptide_change", "c_peptide_auc",
@@ -107,6 +109,7 @@ class OutcomeRow(BaseModel):
     followup_months: float | None = None
     followup_as_reported: str | None = None
     outcome: Literal[OUTCOMES]  # type: ignore[valid-type]
+    outcome_definition: str | None = None  # a definition id of seed outcome_definitions
     timepoint_months: float | None = None
     timepoint_as_reported: str | None = None
     measure: Literal[MEASURES]  # type: ignore[valid-type]
@@ -189,6 +192,7 @@ def validate_rows(rows: list[dict[str, Any]], file: str) -> tuple[list[OutcomeRo
         problems += _row_rules(row, number, file)
         parsed.append((number, row))
     problems += _arm_size_rules(parsed, file)
+    problems += _conflict_rules(parsed, file)
     return [row for _, row in parsed], problems
 
 
@@ -255,6 +259,72 @@ def _arm_size_rules(parsed: list[tuple[int, OutcomeRow]], file: str) -> list[She
                 file, number, "n_total",
                 f"n_total {row.n_total} exceeds the arm size n_arm {row.n_arm}"))
     return out
+
+
+SEEDS = REPO_DIR / "dbt_project" / "seeds"
+
+
+@lru_cache(maxsize=1)
+def outcome_definitions() -> dict[str, str]:
+    """definition id -> its outcome (seed outcome_definitions, the one home)."""
+    with (SEEDS / "outcome_definitions.csv").open(newline="", encoding="utf-8") as handle:
+        return {row["definition_id"]: row["outcome"] for row in csv.DictReader(handle)}
+
+
+@lru_cache(maxsize=1)
+def definition_map() -> dict[tuple[str, str, str], tuple[str, str]]:
+    """The reviewed mapping (seed outcome_definition_map): (study or '', outcome, text as
+    reported) -> (definition id, population)."""
+    with (SEEDS / "outcome_definition_map.csv").open(newline="", encoding="utf-8") as handle:
+        return {(r["study_id"], r["outcome"], r["text_as_reported"]): (r["definition_id"],
+                                                                       r["population"])
+                for r in csv.DictReader(handle)}
+
+
+def row_definition(row: OutcomeRow) -> tuple[str | None, str]:
+    """The row's outcome definition and population: the sheet's column, else the reviewed
+    mapping of its as-reported text (study-specific first); (None, 'all') when neither."""
+    if row.outcome_definition:
+        return row.outcome_definition, "all"
+    text = row.unit_as_reported or ""
+    mapping = definition_map()
+    return mapping.get((row.study_id, row.outcome, text)) or mapping.get(
+        ("", row.outcome, text)) or (None, "all")
+
+
+def _conflict_rules(parsed: list[tuple[int, OutcomeRow]], file: str) -> list[SheetProblem]:
+    """One study arm x population x outcome x definition x timepoint has one value: two rows
+    that disagree are an error naming both (nothing chooses between them)."""
+    out = []
+    known = outcome_definitions()
+    seen: dict[tuple, tuple[int, tuple]] = {}
+    for number, row in parsed:
+        if row.outcome_definition and known.get(row.outcome_definition) != row.outcome:
+            out.append(SheetProblem(
+                file, number, "outcome_definition",
+                f"{row.outcome_definition!r} is not a definition of {row.outcome} "
+                "(seed outcome_definitions)"))
+            continue
+        definition, population = row_definition(row)
+        timepoint = (row.timepoint_months if row.timepoint_months is not None
+                     else row.timepoint_as_reported)
+        key = (row.study_id, row.arm, population, row.outcome,
+               definition or f"as reported: {row.unit_as_reported}", row.measure, timepoint)
+        numbers = (row.value, row.n_events, row.n_total)
+        if key in seen and seen[key][1] != numbers:
+            first_row, first = seen[key]
+            out.append(SheetProblem(
+                file, number, "value",
+                f"conflicts with row {first_row}: {row.study_id} arm {row.arm!r} "
+                f"{row.outcome} ({definition or 'no definition'}) at timepoint {timepoint} is "
+                f"{_numbers(numbers)} here but {_numbers(first)} on row {first_row}"))
+        seen.setdefault(key, (number, numbers))
+    return out
+
+
+def _numbers(numbers: tuple) -> str:
+    value, events, total = numbers
+    return f"value {value}" + (f" ({events}/{total})" if events is not None else "")
 
 
 def sheet_sha256(path: Path) -> str:

@@ -165,27 +165,46 @@ MART_CHECKS = (
     Check(
         "mart_pooled_estimates",
         "mart",
-        """select comparison_id, measure, pooled_estimate, ci_low, ci_high, n_events, n_patients
-           from marts.therapy_outcome_comparison where pooled_estimate is not null""",
+        """select comparison_id, estimate, ci_low, ci_high, pi_low, pi_high, n_events,
+                  n_participants, k_cohorts
+           from marts.therapy_outcome_comparison where estimate is not null""",
         (
             Expect("ExpectColumnPairValuesAToBeGreaterThanB",
-                   {"column_A": "ci_high", "column_B": "pooled_estimate", "or_equal": True}),
+                   {"column_A": "ci_high", "column_B": "estimate", "or_equal": True}),
             Expect("ExpectColumnPairValuesAToBeGreaterThanB",
-                   {"column_A": "pooled_estimate", "column_B": "ci_low", "or_equal": True}),
+                   {"column_A": "estimate", "column_B": "ci_low", "or_equal": True}),
             Expect("ExpectColumnPairValuesAToBeGreaterThanB",
-                   {"column_A": "n_patients", "column_B": "n_events", "or_equal": True,
+                   {"column_A": "pi_high", "column_B": "estimate", "or_equal": True,
                     "ignore_row_if": "either_value_is_missing"}),
+            Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                   {"column_A": "estimate", "column_B": "pi_low", "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing"}),
+            Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                   {"column_A": "n_participants", "column_B": "n_events", "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing"}),
+            Expect("ExpectColumnValuesToBeBetween", {"column": "k_cohorts", "min_value": 1}),
         ),
     ),
     Check(
         "mart_proportion_estimates",
         "mart",
-        """select comparison_id, pooled_estimate, ci_low, ci_high
-           from marts.therapy_outcome_comparison
-           where measure = 'proportion' and pooled_estimate is not null""",
+        """select comparison_id as row_id, estimate, ci_low, ci_high
+           from marts.therapy_outcome_comparison where estimate is not null
+           union all
+           select therapy_class || ':' || harm_category, proportion, ci_low, ci_high
+           from marts.safety_signals where proportion is not null""",
         tuple(Expect("ExpectColumnValuesToBeBetween", {"column": c, "min_value": 0,
                                                        "max_value": 1})
-              for c in ("pooled_estimate", "ci_low", "ci_high")),
+              for c in ("estimate", "ci_low", "ci_high")),
+    ),
+    Check(
+        "mart_safety_counts",
+        "mart",
+        """select therapy_class, harm_category, participants_affected, participants_at_risk
+           from marts.safety_signals where participants_at_risk is not null""",
+        (Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                {"column_A": "participants_at_risk", "column_B": "participants_affected",
+                 "or_equal": True}),),
     ),
     Check(
         "mart_trial_classes",

@@ -71,7 +71,13 @@ def load(settings: Settings, build: Path, ingested: dict[str, Ingested], mode: s
 @task(name="raw-gate", cache_policy=NO_CACHE)
 def raw_gate(settings: Settings, build: Path, run_ids: dict[str, list[str]],
              summary: report.RefreshSummary) -> dict[str, Any]:
-    return _gate_report("raw", gate_raw(settings, build, run_ids, summary))
+    result = gate_raw(settings, build, run_ids, summary)
+    con = connect(build, settings)
+    try:  # before dbt, so marts.source_status shows the stale sources of this run
+        record_failures(con, summary, summary.source)
+    finally:
+        con.close()
+    return _gate_report("raw", result)
 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
@@ -89,11 +95,6 @@ def mart_gate(settings: Settings, build: Path) -> dict[str, Any]:
 
 @task(name="publish", cache_policy=NO_CACHE)
 def publish_build(settings: Settings, build: Path, summary: report.RefreshSummary) -> None:
-    con = connect(build, settings)
-    try:
-        record_failures(con, summary, summary.source)
-    finally:
-        con.close()
     published = publish(settings, build)
     summary.warehouse, summary.published_bytes = str(published.warehouse), published.bytes
 

@@ -28,22 +28,6 @@ class PreviousState:
     publications_watermark: date | None = None
 
 
-@dataclass(frozen=True)
-class SourceFreshness:
-    source: str
-    last_loaded_at: datetime | None
-    last_attempt_at: datetime | None
-    last_status: str | None
-    last_error: str | None
-    data_timestamp: str | None
-    records: int
-
-    @property
-    def is_stale(self) -> bool:
-        """The latest attempt failed, so the data are those of an earlier run."""
-        return self.last_status == "failed"
-
-
 @contextmanager
 def published_connection(path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
     """A short-lived read-only connection to the published warehouse (None if unpublished)."""
@@ -83,38 +67,6 @@ def read_previous_state(settings: Settings) -> PreviousState:
         return PreviousState(data_timestamp=row[0] if row else None, watermark=watermark,
                              topic_fingerprint=row[1] if row else None,
                              publications_watermark=publications)
-
-
-FRESHNESS_SQL = """
-with runs as (
-    select * from raw.ingest_runs where source = ?
-),
-loaded as (
-    select max(finished_at) as at, sum(records_loaded) as records from runs
-    where status = 'loaded'
-),
-latest as (
-    select status, message, finished_at, data_timestamp from runs
-    where status in ('loaded', 'failed', 'skipped_unchanged')
-    order by finished_at desc limit 1
-)
-select loaded.at, latest.finished_at, latest.status, latest.message,
-       (select data_timestamp from runs where status = 'loaded' and data_timestamp is not null
-        order by finished_at desc limit 1),
-       coalesce(loaded.records, 0)
-from loaded left join latest on true
-"""
-
-
-def source_freshness(con: duckdb.DuckDBPyConnection, sources: tuple[str, ...]
-                     ) -> list[SourceFreshness]:
-    if not _columns(con, "raw", "ingest_runs"):
-        return []
-    out = []
-    for source in sources:
-        row = con.execute(FRESHNESS_SQL, [source]).fetchone()
-        out.append(SourceFreshness(source, *row))
-    return out
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

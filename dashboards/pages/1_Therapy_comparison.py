@@ -1,97 +1,112 @@
-import importlib.util
-
-import _paths
-import pandas as pd
+import _paths  # noqa: F401
 import plotly.graph_objects as go
 import streamlit as st
 
 from dashboards import data
 
-spec = importlib.util.spec_from_file_location(
-    "pooling", _paths.ROOT / "dbt_project/models/intermediate/int_pooled_outcomes.py")
-pooling = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(pooling)
-
 st.title("Therapy comparison")
-st.caption("Proportions pooled per therapy class with DerSimonian–Laird random effects on the "
-           "logit scale (statsmodels), back-transformed: these are ESTIMATES from small, "
-           "mostly single-arm studies whose populations differ. Points are study arms with "
-           "95 % CIs; diamonds are pooled estimates; a single-study class has no diamond. Control arms (placebo, standard care) are not shown.")
+st.caption("Every number here is read from marts.therapy_outcome_comparison and "
+           "marts.outcome_effects; nothing is recomputed. Estimates come from small, mostly "
+           "single-arm studies whose populations differ: read the caveats. One cohort shows its "
+           "raw proportion with an exact interval; two or more are pooled (random effects, "
+           "HKSJ interval; prediction interval from three cohorts).")
 
-facts = data.query("""
-    select o.*, p.design, p.randomized
-    from intermediate.int_outcomes_classified o
-    left join staging.stg_outcomes__published_outcomes p on p.outcome_row_id = o.source_record_id
-    where o.measure = 'proportion' and o.n_events is not null and o.n_analyzed > 0
-      and not o.is_control_arm""")
+comparison = data.mart("therapy_outcome_comparison")
+effects = data.mart("outcome_effects")
+if comparison.empty:
+    st.info("No pooled outcome yet: the warehouse holds no poolable outcome rows.")
+    st.stop()
 
-outcomes = sorted(facts["outcome"].unique())
-default = outcomes.index("insulin_independence") if "insulin_independence" in outcomes else 0
-left, right = st.columns(2)
-outcome = left.selectbox("Outcome", outcomes, index=default)
-diabetes = right.multiselect("Diabetes type", sorted(facts["diabetes_type"].dropna().unique()),
-                             default=sorted(facts["diabetes_type"].dropna().unique()))
+outcomes = sorted(comparison["outcome"].unique())
 c1, c2, c3 = st.columns(3)
-verified_only = c1.toggle("Verified only (exclude 'secondary' and 'no')", value=False)
-include_overlapping = c2.toggle("Include overlapping cohorts", value=False)
-randomized_only = c3.toggle("Randomized designs only", value=False)
+outcome = c1.selectbox("Outcome", outcomes, index=outcomes.index("insulin_independence")
+                       if "insulin_independence" in outcomes else 0)
+of_outcome = comparison[comparison["outcome"] == outcome]
+definitions = (of_outcome.drop_duplicates("definition_id")
+               .sort_values("definition_id")[["definition_id", "definition_label"]])
+headline = of_outcome[of_outcome["is_headline"]]
+default_definition = (headline["definition_id"].iloc[0] if not headline.empty
+                      else definitions["definition_id"].iloc[0])
+definition = c2.selectbox("Definition", list(definitions["definition_id"]),
+                          index=list(definitions["definition_id"]).index(default_definition),
+                          format_func=lambda d: definitions.set_index("definition_id")
+                          .loc[d, "definition_label"])
+types = sorted(of_outcome["diabetes_type"].unique())
+diabetes_type = c3.selectbox("Diabetes type (never pooled together)", types,
+                             index=types.index("T1D") if "T1D" in types else 0)
 
-rows = facts[(facts["outcome"] == outcome) & facts["diabetes_type"].isin(diabetes)]
-excluded_unverified = int((rows["verification_status"] == "no").sum())
-rows = rows[rows["verification_status"] != "no"]
-if verified_only:
-    rows = rows[rows["verification_status"].isin(["yes", "registry_posted"])]
-excluded_overlap = int(rows["is_overlapping_cohort"].sum()) if not include_overlapping else 0
-if not include_overlapping:
-    rows = rows[~rows["is_overlapping_cohort"]]
-if randomized_only:
-    rows = rows[rows["randomized"].fillna("").str.startswith("yes")]
-rows = (rows.assign(_t=rows["timepoint_months"].fillna(-1))
-        .sort_values(["study_id", "arm", "_t"], ascending=[True, True, False])
-        .drop_duplicates(["study_id", "arm"]))
+t1, t2, t3 = st.columns(3)
+verified_only = t1.toggle("Verified only (no secondary sources)", value=False)
+include_overlapping = t2.toggle("Include possibly overlapping reports", value=False)
+randomised_only = t3.toggle("Randomised studies only", value=False)
 
-st.caption(f"Excluded: {excluded_unverified} unverified row(s)"
-           + (f", {excluded_overlap} overlapping-cohort row(s)" if excluded_overlap else ""))
+rows = of_outcome[(of_outcome["definition_id"] == definition)
+                  & (of_outcome["diabetes_type"] == diabetes_type)
+                  & (of_outcome["verified_only"] == verified_only)
+                  & (of_outcome["include_overlapping"] == include_overlapping)
+                  & (of_outcome["randomised_only"] == randomised_only)]
+windows = (rows.drop_duplicates("window_id").sort_values("window_order")
+           [["window_id", "window_label"]])
+if windows.empty:
+    st.info("Nothing to show for this choice (no cohort in this scenario).")
+    st.stop()
+default_window = "m6_18" if "m6_18" in set(windows["window_id"]) else windows["window_id"].iloc[0]
+window = st.radio("Follow-up window", list(windows["window_id"]), horizontal=True,
+                  index=list(windows["window_id"]).index(default_window),
+                  format_func=lambda w: windows.set_index("window_id").loc[w, "window_label"])
+rows = rows[rows["window_id"] == window].sort_values(["therapy_class", "msc_source"],
+                                                     na_position="first")
 
-summary = []
 fig = go.Figure()
-y_labels = []
-for therapy_class, group in rows.groupby("therapy_class"):
-    for _, row in group.iterrows():
-        est, low, high, _, _ = pooling.pool_proportions([row["n_events"]], [row["n_analyzed"]])
-        label = f"{row['study_id']} · {row['arm'] or ''} (n={int(row['n_analyzed'])})"
-        y_labels.append(label)
-        fig.add_trace(go.Scatter(x=[row["n_events"] / row["n_analyzed"]], y=[label],
-                                 error_x={"type": "data", "symmetric": False,
-                                          "array": [high - row["n_events"] / row["n_analyzed"]],
-                                          "arrayminus": [row["n_events"] / row["n_analyzed"] - low]},
-                                 mode="markers", marker={"size": 8, "color": "#4c78a8"},
+labels = []
+by_fact = effects.set_index("outcome_fact_id")
+for _, row in rows.iterrows():
+    name = row["therapy_label"] + (f" · {row['msc_source']}" if row["msc_source"]
+                                   and row["msc_source"] != "all sources" else "")
+    for fact_id in row["outcome_fact_ids"]:
+        fact = by_fact.loc[fact_id]
+        label = (f"{name} · {fact['study_id']} · {fact['arm'] or ''} "
+                 f"({fact['events']}/{fact['participants']})")
+        labels.append(label)
+        fig.add_trace(go.Scatter(
+            x=[fact["estimate"]], y=[label], mode="markers", showlegend=False,
+            marker={"size": 8, "color": "#4c78a8"},
+            error_x={"type": "data", "symmetric": False,
+                     "array": [fact["ci_high"] - fact["estimate"]],
+                     "arrayminus": [fact["estimate"] - fact["ci_low"]]}))
+    label = f"◆ {name}: k={row['k_cohorts']}, N={row['n_participants']}"
+    labels.append(label)
+    if row["pi_low"] == row["pi_low"]:  # a prediction interval exists
+        fig.add_trace(go.Scatter(x=[row["pi_low"], row["pi_high"]], y=[label, label],
+                                 mode="lines", line={"color": "#e45756", "dash": "dot"},
                                  showlegend=False))
-    estimate, low, high, tau2, i2 = pooling.pool_proportions(group["n_events"], group["n_analyzed"])
-    k, n = group["study_id"].nunique(), int(group["n_analyzed"].sum())
-    summary.append({"therapy_class": therapy_class, "k": k, "N": n,
-                    "estimate": round(estimate, 3), "ci_low": round(low, 3),
-                    "ci_high": round(high, 3), "I2": None if i2 is None else round(i2, 2),
-                    "single_study": k == 1,
-                    "studies": ", ".join(sorted(group["study_id"].unique()))})
-    if k > 1:
-        label = f"◆ {therapy_class} pooled (k={k}, N={n})"
-        y_labels.append(label)
-        fig.add_trace(go.Scatter(x=[low, estimate, high, estimate, low],
-                                 y=[label, label, label, label, label], fill="toself",
-                                 mode="lines+markers", marker={"symbol": "diamond", "size": 12,
-                                                               "color": "#e45756"},
-                                 line={"color": "#e45756"}, showlegend=False))
-fig.update_layout(height=max(300, 28 * len(y_labels)), xaxis={"range": [0, 1],
-                  "title": f"{outcome} (proportion, 95 % CI)"},
+    fig.add_trace(go.Scatter(
+        x=[row["ci_low"], row["estimate"], row["ci_high"], row["estimate"], row["ci_low"]],
+        y=[label] * 5, fill="toself", mode="lines+markers", showlegend=False,
+        marker={"symbol": "diamond", "size": 12, "color": "#e45756"},
+        line={"color": "#e45756"}))
+fig.update_layout(height=max(300, 28 * len(labels)), xaxis={"range": [0, 1],
+                  "title": f"{outcome}: {definition} (proportion, 95 % CI)"},
                   yaxis={"autorange": "reversed"}, margin={"l": 10, "r": 10, "t": 10, "b": 40})
-st.plotly_chart(fig, use_container_width=True)
+st.plotly_chart(fig, width="stretch")
 
-st.subheader("Per class")
-st.dataframe(pd.DataFrame(summary), hide_index=True, use_container_width=True)
+st.subheader("Estimates")
+table = rows[["therapy_class", "therapy_label", "msc_source", "k_cohorts", "n_participants",
+              "n_events", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "method",
+              "caveats", "timepoints_used", "study_ids"]].copy()
+table["caveats"] = table["caveats"].map(lambda c: "; ".join(c) if c is not None else "")
+table["timepoints_used"] = table["timepoints_used"].map(
+    lambda c: ", ".join(c) if c is not None else "")
+table["study_ids"] = table["study_ids"].map(lambda c: ", ".join(c) if c is not None else "")
+st.dataframe(table, hide_index=True, width="stretch",
+             column_config={c: st.column_config.NumberColumn(format="%.3f")
+                            for c in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")})
 
 st.subheader("The rows behind the plot")
-table = rows[["study_id", "arm", "therapy_class", "n_events", "n_analyzed", "value",
-              "verification_status", "citation_quality", "source_url"]].copy()
-st.dataframe(table, hide_index=True, use_container_width=True,
+used = effects[effects["outcome_fact_id"].isin(
+    {f for ids in rows["outcome_fact_ids"] for f in ids})]
+st.dataframe(used[["study_id", "cohort_id", "arm", "timepoint_text", "events", "participants",
+                   "estimate", "ci_low", "ci_high", "verification_status", "is_count_derived",
+                   "is_complement_converted", "source_url"]],
+             hide_index=True, width="stretch",
              column_config={"source_url": st.column_config.LinkColumn("source")})

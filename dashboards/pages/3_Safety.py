@@ -1,29 +1,60 @@
 import _paths  # noqa: F401
-import plotly.express as px
+import plotly.graph_objects as go
 import streamlit as st
 
 from dashboards import data
 
 st.title("Safety")
-st.caption("Harms per therapy class: participants affected / at risk where a source reports a "
-           "count; 'not reported' means the source reports harms but not this one — it is not "
-           "zero. Tumour and thrombosis counts are rare in abstracts.")
+st.caption("Participants affected / at risk per therapy class and harm, over the cohorts that "
+           "report the harm with a count or an explicit zero, with exact (Clopper-Pearson) 95 % "
+           "intervals, read from marts.safety_signals. NR (grey) means no cohort reports a "
+           "count for this harm: it is not zero. Tumour and thrombosis counts are rare in "
+           "abstracts.")
 signals = data.mart("safety_signals")
-pivot = signals.pivot_table(index="therapy_class", columns="harm_category",
-                            values="studies_reporting", aggfunc="sum", fill_value=0)
-st.plotly_chart(px.imshow(pivot, text_auto=True, color_continuous_scale="Blues",
-                          title="Studies reporting each harm (with a count)"),
-                use_container_width=True)
-table = signals[["therapy_class", "harm_category", "studies_reporting",
-                 "studies_reporting_qualitatively", "studies_not_reporting",
-                 "participants_affected", "participants_at_risk"]]
+if signals.empty:
+    st.info("No harm data yet.")
+    st.stop()
+
+
+def cell_text(row) -> str:
+    if row["is_not_reported"]:
+        return "NR"
+    return (f"{int(row['participants_affected'])}/{int(row['participants_at_risk'])} "
+            f"({row['ci_low']:.2f}-{row['ci_high']:.2f})")
+
+
+signals = signals.assign(figure=signals.apply(cell_text, axis=1))
+classes = sorted(signals["therapy_class"].unique())
+harms = sorted(signals["harm_category"].unique())
+lookup = signals.set_index(["therapy_class", "harm_category"])
+z, text = [], []
+for cls in classes:
+    z.append([None if (cls, h) not in lookup.index or lookup.loc[(cls, h), "is_not_reported"]
+              else lookup.loc[(cls, h), "proportion"] for h in harms])
+    text.append([lookup.loc[(cls, h), "figure"] if (cls, h) in lookup.index else "" for h in harms])
+nr = [[1 if t == "NR" else None for t in row] for row in text]
+fig = go.Figure()
+fig.add_trace(go.Heatmap(z=nr, x=harms, y=classes, colorscale=[[0, "#d9d9d9"], [1, "#d9d9d9"]],
+                         showscale=False, hoverinfo="skip", name="not reported"))
+fig.add_trace(go.Heatmap(z=z, x=harms, y=classes, text=text, texttemplate="%{text}",
+                         colorscale="Reds", zmin=0, zmax=1, name="affected / at risk",
+                         colorbar={"title": "proportion"}))
+fig.update_layout(height=90 + 45 * len(classes), margin={"l": 10, "r": 10, "t": 10, "b": 10})
+st.plotly_chart(fig, width="stretch")
+
+table = signals[["therapy_class", "harm_category", "figure", "cohorts_with_count",
+                 "cohorts_reporting_qualitatively", "cohorts_without_count",
+                 "cohorts_not_reporting", "participants_affected", "participants_at_risk",
+                 "proportion", "ci_low", "ci_high", "includes_derived_counts",
+                 "includes_secondary_sources"]]
 st.dataframe(table.sort_values(["therapy_class", "harm_category"]), hide_index=True,
-             use_container_width=True)
+             width="stretch")
 
 st.subheader("Rows behind the figures")
-harms = data.mart("fct_adverse_events")
-harms = harms[harms["reporting_status"] != "not_reported"]
-st.dataframe(harms[["study_id", "trial_id", "arm", "harm_category", "reporting_status",
-                    "affected_count", "at_risk_count", "verification_status", "source_url"]],
-             hide_index=True, use_container_width=True,
+harms_rows = data.mart("fct_adverse_events")
+harms_rows = harms_rows[harms_rows["reporting_status"] != "not_reported"]
+st.dataframe(harms_rows[["study_id", "trial_id", "cohort_id", "arm", "harm_category",
+                         "reporting_status", "affected_count", "at_risk_count",
+                         "is_count_derived", "verification_status", "source_url"]],
+             hide_index=True, width="stretch",
              column_config={"source_url": st.column_config.LinkColumn("source")})

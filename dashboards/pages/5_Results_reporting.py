@@ -19,5 +19,5 @@ st.dataframe(reporting[["trial_id", "brief_title", "therapy_class", "overall_sta
                         "months_since_completion", "has_results_posted",
                         "has_linked_result_publication", "source_url"]]
              .sort_values("months_since_completion", ascending=False),
-             hide_index=True, use_container_width=True,
+             hide_index=True, width="stretch",
              column_config={"source_url": st.column_config.LinkColumn("registry record")})

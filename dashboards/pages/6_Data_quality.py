@@ -7,12 +7,12 @@ from flows.settings import get_settings
 st.title("Data quality")
 
 st.subheader("Sources")
-sources = data.source_freshness()
+sources = data.mart("source_status")
 stale = sources[sources["is_stale"]]
 if not stale.empty:
     st.error("Stale sources — their latest attempt failed; the warehouse keeps their last good "
-             "data: " + "; ".join(f"{r.label}: {r.last_error}" for r in stale.itertuples()))
-st.dataframe(sources, hide_index=True, use_container_width=True)
+             "data: " + "; ".join(f"{r.source_label}: {r.last_error}" for r in stale.itertuples()))
+st.dataframe(sources, hide_index=True, width="stretch")
 
 reports = data.gate_reports()
 if not reports:
@@ -24,10 +24,10 @@ for gate, report in reports.items():
                f"in {report['checks']} checks; {len(report['warnings'])} warning(s).")
     if report["critical_failures"]:
         st.error("Critical failures")
-        st.dataframe(report["critical_failures"], use_container_width=True)
+        st.dataframe(report["critical_failures"], width="stretch")
     if report["warnings"]:
         st.warning("Warnings")
-        st.dataframe(report["warnings"], use_container_width=True)
+        st.dataframe(report["warnings"], width="stretch")
     if report["skipped"]:
         st.caption("Skipped: " + "; ".join(report["skipped"]))
 
@@ -37,7 +37,7 @@ st.caption(f"{len(unresolved)} trial id(s) named by curated sheets, curated link
            "or PubMed DataBank entries that no registry record in the warehouse carries, even "
            "after fetching them by id.")
 st.dataframe(unresolved[["registry_id", "registry", "unresolved_reason", "referenced_by",
-                         "last_checked_at"]], hide_index=True, use_container_width=True)
+                         "last_checked_at"]], hide_index=True, width="stretch")
 
 st.subheader("Classification review queue")
 queue = data.mart("classification_review_queue")
@@ -46,7 +46,7 @@ st.caption(f"{len(open_items)} open item(s): registry records too thin to classi
            "intervention listed, or products named only by codes). A row in "
            "dbt_project/seeds/classification_overrides.csv closes an item.")
 st.dataframe(open_items[["trial_id", "registry", "brief_title", "product_names",
-                         "review_reason"]], hide_index=True, use_container_width=True)
+                         "review_reason"]], hide_index=True, width="stretch")
 
 docs = get_settings().quality_dir / "data_docs" / "index.html"
 st.subheader("Great Expectations Data Docs")
@@ -54,7 +54,7 @@ if docs.exists():
     st.markdown(f"Open the Data Docs: `{docs}` (file link: [index.html]({docs.as_uri()}))")
 else:
     st.caption("Data Docs are built by the next run.")
-rejects = data.query("select source, run_id, source_file, source_line, record_id, reason "
-                     "from raw.rejected_records order by rejected_at desc limit 200")
+rejects = (data.mart("rejected_records").sort_values("rejected_at", ascending=False)
+           [["source", "run_id", "source_file", "source_line", "record_id", "reason"]].head(200))
 st.subheader("Rejected records")
-st.dataframe(rejects, hide_index=True, use_container_width=True)
+st.dataframe(rejects, hide_index=True, width="stretch")

@@ -5,17 +5,19 @@ fills, the raw-gate checks that cover it, and how it is ingested (fetched and la
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import duckdb
 
 from flows import progress
 from flows.landing import LandingRun, utc_now
-from flows.settings import Settings
+from flows.settings import REPO_DIR, Settings
 from flows.sources.topic import Topic
 from flows.state import PreviousState
 
@@ -58,13 +60,26 @@ class Loaded:
 @dataclass(frozen=True)
 class SourceSpec:
     name: str
-    label: str
-    stage: str  # registries | publications | outcomes
     live_only: bool
     raw_tables: tuple[str, ...]
     gate_checks: tuple[str, ...]
     ingest: Callable[[IngestRequest], Ingested]
     load: Callable[[duckdb.DuckDBPyConnection, Ingested, Settings], Loaded]
+
+    @property
+    def label(self) -> str:
+        return source_seed()[self.name]["label"]
+
+    @property
+    def stage(self) -> str:
+        return source_seed()[self.name]["stage"]
+
+
+@lru_cache(maxsize=1)
+def source_seed() -> dict[str, dict[str, str]]:
+    """Labels and stages of the sources: the dbt seed `sources` is their one home."""
+    with (REPO_DIR / "dbt_project" / "seeds" / "sources.csv").open(newline="") as handle:
+        return {row["source"]: row for row in csv.DictReader(handle)}
 
 
 # -- ClinicalTrials.gov ------------------------------------------------------------------------
@@ -265,19 +280,18 @@ def _load_outcomes(con: duckdb.DuckDBPyConnection, ingested: Ingested,
 
 
 SOURCES: tuple[SourceSpec, ...] = (
-    SourceSpec("ctgov", "ClinicalTrials.gov", "registries", False, ("ctgov_studies",),
-               ("raw_ctgov_studies", "raw_ctgov_row_count"), _ingest_ctgov, _load_ctgov),
-    SourceSpec("ictrp", "WHO ICTRP exports", "registries", False, ("ictrp_trials",), (),
-               _ingest_ictrp, _registry_loader("ictrp_trials", "TrialID", "Source_Register")),
-    SourceSpec("ctis", "EU CTIS", "registries", True, ("ctis_trials",), (),
-               _ingest_ctis, _registry_loader("ctis_trials", "ctNumber")),
-    SourceSpec("pubmed", "PubMed", "publications", False, ("pubmed_articles",),
-               ("raw_pubmed_articles",), _ingest_pubmed, _load_pubmed),
-    SourceSpec("europepmc", "Europe PMC", "publications", True, ("europepmc_records",), (),
-               _ingest_europepmc, _load_europepmc),
-    SourceSpec("outcomes", "Curated outcome sheets", "outcomes", False,
-               ("outcome_sheet_rows", "outcome_sheet_versions"), ("raw_outcome_sheet",),
-               _ingest_outcomes, _load_outcomes),
+    SourceSpec("ctgov", False, ("ctgov_studies",), ("raw_ctgov_studies", "raw_ctgov_row_count"),
+               _ingest_ctgov, _load_ctgov),
+    SourceSpec("ictrp", False, ("ictrp_trials",), (), _ingest_ictrp,
+               _registry_loader("ictrp_trials", "TrialID", "Source_Register")),
+    SourceSpec("ctis", True, ("ctis_trials",), (), _ingest_ctis,
+               _registry_loader("ctis_trials", "ctNumber")),
+    SourceSpec("pubmed", False, ("pubmed_articles",), ("raw_pubmed_articles",), _ingest_pubmed,
+               _load_pubmed),
+    SourceSpec("europepmc", True, ("europepmc_records",), (), _ingest_europepmc,
+               _load_europepmc),
+    SourceSpec("outcomes", False, ("outcome_sheet_rows", "outcome_sheet_versions"),
+               ("raw_outcome_sheet",), _ingest_outcomes, _load_outcomes),
 )
 SOURCE_NAMES = tuple(spec.name for spec in SOURCES)
 

@@ -54,7 +54,7 @@ def metric(app: AppTest, label: str) -> str:
     return next(m.value for m in app.metric if m.label == label)
 
 
-def figures(app: AppTest) -> list:
+def figures_of(app: AppTest) -> list:
     return [pio.from_json(chart.proto.spec) for chart in app.get("plotly_chart")]
 
 
@@ -78,44 +78,97 @@ def test_overview(published):
         scalar(path, "select count(distinct therapy_class) from marts.dim_trials"))
 
 
-@pytest.mark.parametrize("diabetes_type", ["T1D", "T2D"])
-def test_therapy_comparison_shows_the_marts_pooled_figures(published, diabetes_type):
+SCENARIO = ("verified_only", "include_overlapping", "randomised_only")
+
+
+def mart_rows(path, outcome, definition, diabetes_type, window, flags):
+    where = " and ".join(f"{'' if on else 'not '}{name}" for name, on in zip(SCENARIO, flags,
+                                                                          strict=True))
+    return rows(path, f"""
+        select therapy_class, msc_source, k_cohorts, n_participants, n_events, estimate, ci_low,
+               ci_high, pi_low, pi_high, caveats
+        from marts.therapy_outcome_comparison
+        where outcome = '{outcome}' and definition_id = '{definition}'
+          and diabetes_type = '{diabetes_type}' and window_id = '{window}' and {where}
+        order by therapy_class, msc_source nulls first""")
+
+
+def shown_rows(app) -> list[tuple]:
+    table = app.dataframe[0].value
+    out = []
+    for record in table.itertuples(index=False):
+        values = [None if (isinstance(v, float) and v != v) else v for v in (
+            record.therapy_class, record.msc_source, record.k_cohorts, record.n_participants,
+            record.n_events, record.estimate, record.ci_low, record.ci_high, record.pi_low,
+            record.pi_high)]
+        out.append((*values, [c for c in record.caveats.split("; ") if c]))
+    return out
+
+
+@pytest.mark.parametrize("choice", [
+    {},  # the headline view: insulin independence at the timepoint, T1D, 6-18 months
+    {"definition": "ii_ever", "window": "last_followup"},
+    {"definition": "ii_ever", "window": "last_followup", "toggles": (True, False, False)},
+    {"diabetes_type": "T2D", "definition": "ii_last_followup", "window": "last_followup"},
+    {"outcome": "graft_survival", "definition": "graft_function", "window": "m6_18"},
+])
+def test_therapy_comparison_shows_the_marts_figures_and_nothing_else(published, choice):
     app = run_page("1_Therapy_comparison.py")
-    app.multiselect[0].set_value([diabetes_type]).run()
-    assert not app.exception
-    table = app.dataframe[0].value  # shown rounded to 3 decimals
-    assert len(table) > 0
-    mart = {cls: (k, n, est, low, high) for cls, k, n, est, low, high in rows(
-        published.warehouse,
-        f"""select therapy_class, k_studies, n_patients, pooled_estimate, ci_low, ci_high
-            from marts.therapy_outcome_comparison
-            where outcome = 'insulin_independence' and measure = 'proportion'
-              and diabetes_type = '{diabetes_type}' and k_studies > 0""")}
-    assert set(table["therapy_class"]) == set(mart)
-    for _, shown in table.iterrows():
-        k, n, estimate, low, high = mart[shown["therapy_class"]]
-        assert (shown["k"], shown["N"]) == (k, n), shown["therapy_class"]
-        assert shown["estimate"] == pytest.approx(estimate, abs=6e-4)
-        assert shown["ci_low"] == pytest.approx(low, abs=6e-4)
-        assert shown["ci_high"] == pytest.approx(high, abs=6e-4)
+    outcome = choice.get("outcome", "insulin_independence")
+    if outcome != "insulin_independence":
+        app.selectbox[0].set_value(outcome).run()
+    definition = choice.get("definition", "ii_at_timepoint")
+    app.selectbox[1].set_value(definition).run()
+    diabetes_type = choice.get("diabetes_type", "T1D")
+    app.selectbox[2].set_value(diabetes_type).run()
+    toggles = choice.get("toggles", (False, False, False))
+    for toggle, on in zip(app.toggle, toggles, strict=True):
+        toggle.set_value(on)
+    app.run()
+    window = choice.get("window", "m6_18")
+    app.radio[0].set_value(window).run()
+    assert not app.exception, [e.value for e in app.exception]
+    expected = mart_rows(published.warehouse, outcome, definition, diabetes_type, window, toggles)
+    assert expected, "the choice should show something"
+    shown = shown_rows(app)
+    assert len(shown) == len(expected)
+    for got, want in zip(shown, expected, strict=True):
+        assert got[:5] == want[:5]
+        for a, b in zip(got[5:10], want[5:10], strict=True):
+            assert (a is None) if b is None else a == pytest.approx(b)
+        assert got[10] == list(want[10])
 
 
-def test_safety_shows_the_safety_mart(published):
+def test_dashboard_pages_read_only_marts_and_compute_no_statistics():
+    sources = [p for p in (REPO_DIR / "dashboards").rglob("*.py") if p.name != "screenshots.py"]
+    assert len(sources) >= 8
+    for path in sources:
+        text = path.read_text()
+        for schema in ("raw.", "staging.", "intermediate.", "meta.", "snapshots."):
+            assert f"from {schema}" not in text and f"join {schema}" not in text, (path, schema)
+        for forbidden in ("statsmodels", "scipy", "spec_from_file_location", "int_pooled",
+                          "combine_effects", "proportion_confint", "warehouse_path"):
+            assert forbidden not in text, (path, forbidden)
+
+
+def test_safety_shows_the_safety_mart_with_not_reported_apart(published):
     app = run_page("3_Safety.py")
     mart = rows(published.warehouse, """
-        select therapy_class, harm_category, studies_reporting, studies_reporting_qualitatively,
-               studies_not_reporting, participants_affected, participants_at_risk
+        select therapy_class, harm_category, participants_affected, participants_at_risk,
+               ci_low, ci_high, is_not_reported
         from marts.safety_signals order by therapy_class, harm_category""")
     shown = app.dataframe[0].value
-    as_tuples = [tuple(None if v != v else v for v in row)  # NaN -> None
-                 for row in shown.itertuples(index=False)]
-    assert as_tuples == mart
-    (heatmap,) = figures(app)
-    z = typed_array(heatmap.data[0].z)
-    cells = {(y, x): z for y, row in zip(heatmap.data[0].y, z, strict=True)
-             for x, z in zip(heatmap.data[0].x, row, strict=True)}
-    for therapy_class, harm, reporting, *_ in mart:
-        assert cells[(therapy_class, harm)] == reporting
+    figures = dict(zip(zip(shown["therapy_class"], shown["harm_category"], strict=True),
+                       shown["figure"], strict=True))
+    assert len(figures) == len(mart)
+    for cls, harm, affected, at_risk, low, high, not_reported in mart:
+        expected = "NR" if not_reported else f"{affected}/{at_risk} ({low:.2f}-{high:.2f})"
+        assert figures[(cls, harm)] == expected
+    nr_layer, rates = figures_of(app)[0].data
+    nr = typed_array(nr_layer.z)
+    for y, row in enumerate(rates.text):
+        for x, cell in enumerate(row):
+            assert (cell == "NR") == (nr[y][x] == 1)  # NR has its own colour, never a 0
 
 
 def test_data_quality_shows_the_gate_reports_and_rejects(published):

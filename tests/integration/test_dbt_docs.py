@@ -23,4 +23,4 @@ def test_docs_generate(built_warehouse, dbt_parse_state, tmp_path):
     target = settings.build_dir / "dbt_target"
     assert (target / "catalog.json").exists() and (target / "index.html").exists()
     catalog = (target / "catalog.json").read_text()
-    assert "therapy_outcome_comparison" in catalog and "Unit of the pooled estimate" in catalog
+    assert "therapy_outcome_comparison" in catalog and "Pooled ESTIMATE" in catalog

@@ -96,7 +96,7 @@ def test_xlsx_sheets_are_read_like_csv(tmp_path: Path):
     header = list(good_row())
     sheet.append(header)
     sheet.append([good_row()[h] for h in header])
-    sheet.append([good_row(value="3")[h] for h in header])
+    sheet.append([good_row(value="3", arm="second arm")[h] for h in header])
     path = tmp_path / "sheet.xlsx"
     workbook.save(path)
     rows = read_sheet(path)
@@ -155,3 +155,28 @@ def test_harm_taxonomy_unit_test_fixture_is_the_seed():
     seed = REPO_DIR / "dbt_project" / "seeds" / "harm_taxonomy.csv"
     fixture = REPO_DIR / "dbt_project" / "tests" / "fixtures" / "harm_taxonomy_fixture.csv"
     assert seed.read_text() == fixture.read_text()
+
+
+def test_two_rows_disagreeing_on_one_arm_definition_and_timepoint_are_an_error_naming_both():
+    first = good_row(timepoint_months="12", unit_as_reported="proportion insulin independent")
+    second = good_row(timepoint_months="12", unit_as_reported="proportion insulin independent",
+                      value="0.6", n_events="6")
+    (problem,) = problems_for(first, second)
+    assert "row 2 column value: conflicts with row 1" in problem
+    assert "ii_at_timepoint" in problem and "0.6 (6/10)" in problem and "0.5 (5/10)" in problem
+
+
+def test_rows_of_different_definitions_or_timepoints_do_not_conflict():
+    at_twelve = good_row(timepoint_months="12", unit_as_reported="proportion insulin independent")
+    ever = good_row(timepoint_months="12", unit_as_reported="insulin independent at any point",
+                    value="0.7", n_events="7")
+    at_six = good_row(timepoint_months="6", unit_as_reported="proportion insulin independent",
+                      value="0.6", n_events="6")
+    identical = dict(at_twelve)
+    assert problems_for(at_twelve, ever, at_six, identical) == []
+
+
+def test_the_definition_column_must_name_a_definition_of_the_rows_outcome():
+    assert problems_for(good_row(outcome_definition="ii_ever")) == []
+    (problem,) = problems_for(good_row(outcome_definition="graft_failure"))
+    assert "'graft_failure' is not a definition of insulin_independence" in problem

@@ -38,18 +38,29 @@ mesh as (
 
 from_links as (
 
-    select links.publication_id, trials.therapy_class
-    from links
-    inner join trials using (trial_id)
-    qualify row_number() over (partition by links.publication_id
-                               order by case links.confidence when 'high' then 1 when 'medium' then 2 else 3 end, links.trial_id) = 1
+    -- the class of the best-confidence links; links of equal confidence that disagree decide
+    -- nothing (the publication falls back to the curator's label or its keywords)
+    select publication_id, any_value(therapy_class) as therapy_class
+    from (
+        select links.publication_id, trials.therapy_class,
+               rank() over (partition by links.publication_id
+                            order by case links.confidence when 'high' then 1 when 'medium' then 2 else 3 end) as confidence_rank
+        from links
+        inner join trials using (trial_id)
+        where trials.therapy_class not in ('needs_review', 'unclassified')
+    )
+    where confidence_rank = 1
+    group by publication_id
+    having count(distinct therapy_class) = 1
 
 ),
 
 from_curated as (
 
-    select * from curated
-    qualify row_number() over (partition by publication_id order by therapy_class) = 1
+    select publication_id, any_value(therapy_class) as therapy_class
+    from curated
+    group by publication_id
+    having count(distinct therapy_class) = 1
 
 ),
 

@@ -133,8 +133,34 @@ final as (
        or exists (select 1 from curated_pairs c
                   where c.ictrp_id = by_similarity.merged_id and c.nct_id = by_similarity.canonical_trial_id)
 
+),
+
+-- the best-scoring candidate merges; candidates tied at the top score are ambiguous and none
+-- merges (nothing is decided by the order of ids); outscored candidates are dropped
+ranked as (
+
+    select
+        final.*,
+        max(score) filter (where is_merged) over (partition by merged_id) as top_score,
+        count(*) filter (where is_merged) over (partition by merged_id, score) as tied
+    from final
+
+),
+
+resolved as (
+
+    select
+        merged_id,
+        canonical_trial_id,
+        rule,
+        score,
+        case when is_merged and score = top_score and tied > 1
+             then evidence || ' (ambiguous: ' || tied || ' records match equally; not merged)'
+             else evidence end as evidence,
+        is_merged and score = top_score and tied = 1 as is_merged
+    from ranked
+    where not is_merged or score = top_score
+
 )
 
-select * from final
-qualify row_number() over (partition by merged_id, is_merged order by score desc, canonical_trial_id) = 1
-    or not is_merged
+select * from resolved

@@ -29,19 +29,39 @@ trial_counts as (
 
 ),
 
+outcome_arms as (
+
+    select therapy_class, cohort_id, study_id, arm, max(n_analyzed) as arm_participants,
+           max(retrieved_at) as latest_outcome_load
+    from {{ ref('int_outcomes_classified') }}
+    where not is_set_aside_overlap and not is_control_arm
+    group by all
+
+),
+
+outcome_cohorts as (
+
+    -- per cohort, its largest report (arms summed): reports of one cohort are not added up
+    select therapy_class, cohort_id, max(study_participants) as cohort_participants
+    from (
+        select therapy_class, cohort_id, study_id, sum(arm_participants) as study_participants
+        from outcome_arms
+        group by all
+    )
+    group by all
+
+),
+
 outcomes as (
 
     select
-        therapy_class,
-        count(distinct study_id) as studies_with_outcomes,
-        sum(n_analyzed) filter (where is_first_row_of_arm) as patients_with_outcome_data,
-        max(retrieved_at) as latest_outcome_load
-    from (
-        select *, row_number() over (partition by study_id, arm order by outcome_fact_id) = 1 as is_first_row_of_arm
-        from {{ ref('int_outcomes_classified') }}
-        where not is_overlapping_cohort
-    )
-    group by therapy_class
+        outcome_arms.therapy_class,
+        count(distinct outcome_arms.study_id) as studies_with_outcomes,
+        (select sum(cohort_participants) from outcome_cohorts c
+         where c.therapy_class = outcome_arms.therapy_class) as patients_with_outcome_data,
+        max(outcome_arms.latest_outcome_load) as latest_outcome_load
+    from outcome_arms
+    group by outcome_arms.therapy_class
 
 ),
 

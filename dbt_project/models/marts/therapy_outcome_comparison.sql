@@ -1,7 +1,9 @@
 {{ config(materialized='table') }}
 
-{#- Therapy comparison by outcome: pooled estimates (statsmodels, see int_pooled_outcomes) with
-    95 % CI, tau2, I2, k and N, crude totals, the single-study flag and what was excluded. -#}
+{#- Therapy comparison by outcome, definition and follow-up window, precomputed for every
+    scenario (verified only / include overlapping reports / randomised only): pooled ESTIMATES
+    with their interval, method, prediction interval, k cohorts and N, and the caveats to show
+    beside them (see int_pooled_outcomes). Dashboards and BI only filter this table. -#}
 with pooled as (
 
     select * from {{ ref('int_pooled_outcomes') }}
@@ -14,41 +16,72 @@ classes as (
 
 ),
 
+definitions as (
+
+    select definition_id, label as definition_label, is_headline as is_headline_definition
+    from {{ ref('outcome_definitions') }}
+
+),
+
+windows as (
+
+    select window_id, label as window_label, sort_order as window_order, is_headline_default
+    from {{ ref('followup_windows') }}
+
+),
+
 final as (
 
     select
-        pooled.therapy_class || coalesce(':' || pooled.msc_source, '') || ':' || pooled.outcome || ':'
-            || pooled.diabetes_type || ':' || pooled.measure || ':' || coalesce(nullif(pooled.unit_normalised, ''), '-') as comparison_id,
+        concat_ws(':',
+            case when pooled.verified_only then 'verified' else 'all_sources' end,
+            case when pooled.include_overlapping then 'with_overlaps' else 'no_overlaps' end,
+            case when pooled.randomised_only then 'randomised' else 'any_design' end,
+            pooled.therapy_class, coalesce(pooled.msc_source, '-'), pooled.diabetes_type,
+            pooled.outcome, pooled.definition_id, pooled.window_id) as comparison_id,
+        pooled.verified_only,
+        pooled.include_overlapping,
+        pooled.randomised_only,
         pooled.therapy_class,
-        classes.label as therapy_label,
+        classes.label || case when pooled.msc_source = 'all sources' then ' (all MSC sources pooled)' else '' end as therapy_label,
         pooled.msc_source,
-        pooled.outcome,
         pooled.diabetes_type,
-        pooled.measure,
-        nullif(pooled.unit_normalised, '') as unit,
-        cast(pooled.k_studies as integer) as k_studies,
-        cast(pooled.n_patients as integer) as n_patients,
-        cast(pooled.n_events as integer) as n_events,
-        pooled.pooled_estimate,
+        pooled.outcome,
+        pooled.definition_id,
+        definitions.definition_label,
+        pooled.window_id,
+        windows.window_label,
+        cast(windows.window_order as integer) as window_order,
+        pooled.timepoints_used,
+        pooled.k_cohorts,
+        pooled.n_participants,
+        pooled.n_events,
+        pooled.estimate,
         pooled.ci_low,
         pooled.ci_high,
-        pooled.tau2,
-        pooled.i2,
-        pooled.crude_proportion,
-        pooled.scale,
+        pooled.pi_low,
+        pooled.pi_high,
+        pooled.raw_proportion,
         pooled.method,
-        pooled.is_single_study,
-        pooled.k_studies = 0 as has_no_poolable_data,
-        cast(pooled.excluded_overlapping_rows as integer) as excluded_overlapping_rows,
-        cast(pooled.excluded_unverified_rows as integer) as excluded_unverified_rows,
-        cast(pooled.rows_not_poolable as integer) as rows_not_poolable,
-        cast(pooled.rows_other_timepoints as integer) as rows_other_timepoints,
+        pooled.tau2,
+        pooled.tau2_dl,
+        pooled.i2,
+        pooled.estimate_dl,
+        pooled.ci_low_dl,
+        pooled.ci_high_dl,
+        pooled.k_cohorts = 1 as is_single_cohort,
+        pooled.caveats,
+        pooled.cohort_ids,
         pooled.study_ids,
         pooled.outcome_fact_ids,
-        {{ var('include_overlapping_cohorts', false) }} as includes_overlapping_cohorts,
-        {{ var('include_unverified', false) }} as includes_unverified
+        pooled.reports_set_aside,
+        not pooled.verified_only and not pooled.include_overlapping and not pooled.randomised_only
+            and coalesce(definitions.is_headline_definition, false)
+            and coalesce(windows.is_headline_default, false) as is_headline
     from pooled
     left join classes using (therapy_class)
+    left join definitions using (definition_id)
+    left join windows using (window_id)
 
 )
 

@@ -59,6 +59,7 @@ renamed as (
         followup_months,
         followup_as_reported,
         outcome,
+        outcome_definition,
         timepoint_months,
         timepoint_as_reported,
         measure,

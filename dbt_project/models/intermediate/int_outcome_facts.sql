@@ -1,0 +1,150 @@
+{#- Outcome facts from the curated sheets and from registry results sections, one row per
+    source x trial or study x arm x outcome x timepoint (x class/category for registry values).
+    Values keep their text as reported; value_normalised converts C-peptide to nmol/L and HbA1c
+    to % (changes without the affine offset). -#}
+with published as (
+
+    select * from {{ ref('stg_outcomes__published_outcomes') }}
+
+),
+
+registry as (
+
+    select * from {{ ref('int_registry_outcomes') }}
+
+),
+
+conversions as (
+
+    select * from {{ ref('unit_conversions') }}
+
+),
+
+studies as (
+
+    select nct_id, retrieved_at from {{ ref('stg_ctgov__studies') }}
+
+),
+
+from_publications as (
+
+    select
+        'publication:' || outcome_row_id                          as outcome_fact_id,
+        'publication'                                             as source,
+        study_id,
+        trial_id,
+        publication_id,
+        pmid,
+        doi,
+        arm,
+        cast(null as varchar)                                     as group_id,
+        outcome,
+        outcome_definition,
+        cast(null as varchar)                                     as outcome_title,
+        timepoint_months,
+        timepoint_as_reported                                     as timepoint_text,
+        measure,
+        cast(null as varchar)                                     as param_type,
+        value,
+        coalesce(value_as_reported, cast(value as varchar))       as value_text,
+        unit,
+        unit_as_reported,
+        cast(null as varchar)                                     as dispersion_type,
+        cast(null as double)                                      as dispersion_value,
+        ci_low,
+        ci_high,
+        n_events,
+        coalesce(n_total, n_arm)                                  as n_analyzed,
+        n_arm,
+        verification_status,
+        diabetes_type,
+        therapy_class_as_reported,
+        design,
+        randomized,
+        publication_year,
+        citation_quality,
+        outcome_row_id                                            as source_record_id,
+        'outcome sheet ' || sheet_file || ' row ' || source_row   as source_location,
+        coalesce(source_url, case when pmid is not null then 'https://pubmed.ncbi.nlm.nih.gov/' || pmid || '/'
+                                  when doi is not null then 'https://doi.org/' || doi end) as source_url,
+        loaded_at                                                 as retrieved_at
+    from published
+
+),
+
+from_registry as (
+
+    select
+        'registry:' || nct_id || ':om' || outcome_measure_index || ':c' || class_index || ':k' || category_index || ':' || group_id as outcome_fact_id,
+        'registry_results'                                        as source,
+        nct_id                                                    as study_id,
+        nct_id                                                    as trial_id,
+        cast(null as varchar)                                     as publication_id,
+        cast(null as varchar)                                     as pmid,
+        cast(null as varchar)                                     as doi,
+        group_title                                               as arm,
+        group_id,
+        outcome,
+        cast(null as varchar)                                     as outcome_definition,
+        outcome_title || coalesce(' / ' || class_title, '') || coalesce(' / ' || category_title, '') as outcome_title,
+        cast(null as double)                                      as timepoint_months,
+        time_frame                                                as timepoint_text,
+        case param_type
+            when 'MEAN' then 'mean' when 'LEAST_SQUARES_MEAN' then 'mean'
+            when 'MEDIAN' then 'median'
+            when 'COUNT_OF_PARTICIPANTS' then 'count' when 'COUNT_OF_UNITS' then 'count'
+            else 'other'
+        end                                                       as measure,
+        param_type,
+        value_numeric                                             as value,
+        value_text || coalesce(' (' || comment || ')', '')        as value_text,
+        unit,
+        unit_of_measure                                           as unit_as_reported,
+        dispersion_type,
+        spread_numeric                                            as dispersion_value,
+        lower_limit                                               as ci_low,
+        upper_limit                                               as ci_high,
+        case when param_type = 'COUNT_OF_PARTICIPANTS' then cast(value_numeric as integer) end as n_events,
+        participants_analyzed                                     as n_analyzed,
+        cast(null as integer)                                     as n_arm,
+        'registry_posted'                                         as verification_status,
+        cast(null as varchar)                                     as diabetes_type,
+        cast(null as varchar)                                     as therapy_class_as_reported,
+        cast(null as varchar)                                     as design,
+        cast(null as varchar)                                     as randomized,
+        cast(null as integer)                                     as publication_year,
+        'registry'                                                as citation_quality,
+        nct_id || ' outcomeMeasuresModule[' || outcome_measure_index || '] ' || group_id as source_record_id,
+        'ClinicalTrials.gov resultsSection.outcomeMeasuresModule' as source_location,
+        'https://clinicaltrials.gov/study/' || nct_id || '?tab=results' as source_url,
+        studies.retrieved_at
+    from registry
+    left join studies using (nct_id)
+
+),
+
+unioned as (
+
+    select * from from_publications
+    union all
+    select * from from_registry
+
+),
+
+normalised as (
+
+    select
+        unioned.*,
+        case
+            when unioned.value is null then null
+            when conversions.from_unit is null then unioned.value
+            when unioned.measure = 'mean_change' then unioned.value * conversions.factor
+            else unioned.value * conversions.factor + conversions.offset_value
+        end as value_normalised,
+        coalesce(conversions.to_unit, unioned.unit) as unit_normalised
+    from unioned
+    left join conversions on conversions.from_unit = unioned.unit
+
+)
+
+select * from normalised
