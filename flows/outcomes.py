@@ -324,7 +324,8 @@ def _conflict_rules(parsed: list[tuple[int, OutcomeRow]], file: str) -> list[She
 
 def _numbers(numbers: tuple) -> str:
     value, events, total = numbers
-    return f"value {value}" + (f" ({events}/{total})" if events is not None else "")
+    shown = "no value" if value is None else f"value {value}"
+    return shown + (f" ({events}/{total})" if events is not None else "")
 
 
 def sheet_sha256(path: Path) -> str:
