@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from flows.redaction import redact
+
 
 class BetacellError(RuntimeError):
-    """Base class: anything that should stop a run with a clear, actionable message."""
+    """Base class: anything that should stop a run with a clear, actionable message.
+
+    The message is redacted when the error is made, so no secret reaches a log, a file, an
+    alert or the orchestrator's state, whoever formats the error later."""
+
+    def __init__(self, message: object = "", *args: object) -> None:
+        super().__init__(redact(message), *args)
 
 
 class SourceError(BetacellError):

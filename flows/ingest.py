@@ -20,7 +20,7 @@ from flows.errors import SourceError
 from flows.landing import LandingRun, find_resumable_run, new_run_id, utc_now
 from flows.settings import Settings
 from flows.sources import ctgov
-from flows.sources.http import PoliteClient, RetryPolicy
+from flows.sources.http import Limits, PoliteClient, RetryPolicy
 from flows.sources.snapshot import CtgovSnapshotTransport
 from flows.sources.topic import Topic, load_topic
 from flows.state import PreviousState
@@ -69,6 +69,8 @@ def make_ctgov_client(settings: Settings, source: str) -> PoliteClient:
         requests_per_second=settings.ctgov_requests_per_second,
         timeout=settings.http_timeout_seconds,
         retry=retry,
+        limits=Limits.from_settings(settings),
+        resumes=True,
     )
 
 

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from flows.errors import BetacellError
+from flows.redaction import register_secret
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -59,6 +60,17 @@ class Settings(BaseSettings):
     )
     http_backoff_initial_seconds: float = Field(default=2.0, ge=0)
     http_backoff_max_seconds: float = Field(default=120.0, ge=0)
+    # Bounds, so a misbehaving server can never hang a run or exhaust memory
+    http_request_deadline_seconds: float = Field(
+        default=300.0, gt=0, description="Total time for one request, body included")
+    http_max_retry_after_seconds: float = Field(
+        default=600.0, ge=0, description="A longer Retry-After fails the source for this run")
+    http_max_response_bytes: int = Field(
+        default=256 * 1024**2, gt=0, description="Largest (decompressed) response body kept in memory")
+    http_max_download_bytes: int = Field(
+        default=40 * 1024**3, gt=0, description="Largest (decompressed) file downloaded to disk")
+    source_deadline_seconds: float = Field(
+        default=4 * 3600.0, gt=0, description="Time budget of one source's ingest")
     # A source's ingest task is retried after these delays when it failed transiently
     # (timeouts, 429, 5xx after the client's own retries); [] = no task retry.
     source_retry_delays_seconds: Annotated[list[int], NoDecode] = Field(default=[60, 300])
@@ -139,7 +151,7 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         problems = "; ".join(
             f"BETACELL_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
@@ -148,6 +160,8 @@ def get_settings() -> Settings:
         raise BetacellError(f"invalid settings: {problems}") from None
     except SettingsError as exc:
         raise BetacellError(f"invalid settings: {exc}") from None
+    register_secret(settings.ncbi_api_key)
+    return settings
 
 
 def reset_settings_cache() -> None:

@@ -76,6 +76,7 @@ def iter_study_pages(
     """
     token = start_token
     number = start_number
+    seen_tokens: set[str] = set() if start_token is None else {start_token}
     while True:
         page_params = dict(params)
         if token is None:
@@ -95,6 +96,13 @@ def iter_study_pages(
         yield StudyPage(number, token, studies, next_token, body.get("totalCount"))
         if next_token is None:
             return
+        if next_token in seen_tokens:
+            raise SourceError(
+                f"{client.source} /studies page {number} returned nextPageToken "
+                f"{next_token!r}, a token it already gave: the paging loops, so the search is "
+                f"stopped here ({number} pages landed are kept)"
+            )
+        seen_tokens.add(next_token)
         token = next_token
         number += 1
 

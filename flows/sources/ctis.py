@@ -12,7 +12,7 @@ from typing import Any
 
 from flows.errors import SourceError
 from flows.settings import Settings
-from flows.sources.http import PoliteClient, RetryPolicy
+from flows.sources.http import Limits, PoliteClient, RetryPolicy
 
 PAGE_SIZE = 100
 
@@ -23,6 +23,7 @@ def make_ctis_client(settings: Settings, transport: Any = None) -> PoliteClient:
         timeout=settings.http_timeout_seconds,
         retry=RetryPolicy(settings.http_max_attempts, settings.http_backoff_initial_seconds,
                           settings.http_backoff_max_seconds),
+        limits=Limits.from_settings(settings),
         transport=transport,
     )
 
@@ -31,7 +32,7 @@ def iter_search_pages(
     client: PoliteClient, criteria: dict[str, Any], page_size: int = PAGE_SIZE
 ) -> Iterator[tuple[int, list[dict[str, Any]], int]]:
     """Yield ``(page number, rows, totalRecords)`` from page 1 until every record was seen."""
-    page, seen = 1, 0
+    page, seen, previous_rows = 1, 0, None
     while True:
         body = {"pagination": {"page": page, "size": page_size},
                 "sort": {"property": "decisionDate", "direction": "DESC"},
@@ -45,6 +46,10 @@ def iter_search_pages(
                                                             response.get("totalRecords", 0)) or 0)
         if not rows:
             return
+        if rows == previous_rows:
+            raise SourceError(f"ctis search page {page} repeats page {page - 1}: the paging "
+                              "loops, so the search is stopped here")
+        previous_rows = rows
         yield page, rows, total
         seen += len(rows)
         if seen >= total:

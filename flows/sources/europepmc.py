@@ -7,7 +7,7 @@ from typing import Any
 
 from flows.errors import SourceError
 from flows.settings import Settings
-from flows.sources.http import PoliteClient, RetryPolicy
+from flows.sources.http import Limits, PoliteClient, RetryPolicy
 
 
 def make_europepmc_client(settings: Settings, transport: Any = None) -> PoliteClient:
@@ -18,6 +18,7 @@ def make_europepmc_client(settings: Settings, transport: Any = None) -> PoliteCl
         timeout=settings.http_timeout_seconds,
         retry=RetryPolicy(settings.http_max_attempts, settings.http_backoff_initial_seconds,
                           settings.http_backoff_max_seconds),
+        limits=Limits.from_settings(settings),
         transport=transport,
     )
 
@@ -30,6 +31,7 @@ def iter_search_pages(
     Europe PMC signals errors with HTTP 200 and an ``errCode`` body: those raise.
     """
     cursor = start_cursor
+    seen_cursors = {start_cursor}
     while True:
         params = {"query": query, "format": "json", "resultType": "core",
                   "pageSize": str(page_size), "cursorMark": cursor}
@@ -46,4 +48,8 @@ def iter_search_pages(
             yield cursor, results, next_cursor
         if not results or not next_cursor or next_cursor == cursor:
             return
+        if next_cursor in seen_cursors:
+            raise SourceError(f"europepmc search returned cursorMark {next_cursor!r} again: the "
+                              "paging loops, so the search is stopped here")
+        seen_cursors.add(next_cursor)
         cursor = next_cursor

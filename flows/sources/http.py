@@ -1,9 +1,11 @@
 """A polite HTTP client shared by every source: rate limit, retries with backoff, Retry-After.
 
 Transient failures (timeouts, connection errors, HTTP 429 and 5xx) are retried with exponential
-backoff and jitter; 429 honours ``Retry-After``. Any other 4xx is a contract error: it fails at
-once and the error quotes the server's own message. The clock, sleep and random source are
-injectable so the backoff schedule is unit-testable without waiting.
+backoff and jitter; 429 honours ``Retry-After`` up to a cap. Any other 4xx is a contract error:
+it fails at once and the error quotes the server's own message (secrets redacted: servers echo
+requests). Everything is bounded: a total deadline per request (a server trickling bytes cannot
+outlast it), a time budget per source, and a size cap on every decompressed body. The clock,
+sleep and random source are injectable so the schedule is unit-testable without waiting.
 """
 
 from __future__ import annotations
@@ -21,12 +23,34 @@ from typing import Any
 import httpx
 
 from flows.errors import SourceError
+from flows.redaction import redact, register_secret
 
 # httpx logs every request URL at INFO; URLs can carry an API key (NCBI), so keep it quiet.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 MAX_QUOTED_BODY = 600
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one client may spend: time per request and per source, bytes per body."""
+
+    request_deadline_seconds: float = 300.0
+    source_deadline_seconds: float = 4 * 3600.0
+    max_retry_after_seconds: float = 600.0
+    max_response_bytes: int = 256 * 1024**2
+    max_download_bytes: int = 40 * 1024**3
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Limits:
+        return cls(settings.http_request_deadline_seconds, settings.source_deadline_seconds,
+                   settings.http_max_retry_after_seconds, settings.http_max_response_bytes,
+                   settings.http_max_download_bytes)
+
+
+class _DeadlineExceeded(Exception):
+    """A request ran past its total deadline (retried like a timeout)."""
 
 
 @dataclass
@@ -80,7 +104,7 @@ def quote_body(response: httpx.Response) -> str:
         text = response.text
     except (httpx.ResponseNotRead, UnicodeDecodeError):
         text = ""
-    text = " ".join(text.split())
+    text = redact(" ".join(text.split()))
     return text[:MAX_QUOTED_BODY] + ("…" if len(text) > MAX_QUOTED_BODY else "")
 
 
@@ -97,6 +121,8 @@ class PoliteClient:
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
         secret_params: Iterable[str] = (),
+        limits: Limits | None = None,
+        resumes: bool = False,
         transport: httpx.BaseTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -108,6 +134,10 @@ class PoliteClient:
         self.rng = rng
         self.limiter = RateLimiter(requests_per_second, clock=clock, sleep=sleep)
         self.secret_params = frozenset(secret_params)
+        self.limits = limits or Limits()
+        self.resumes = resumes  # the source resumes from its last landed page after a failure
+        self.clock = clock
+        self.deadline_at = clock() + self.limits.source_deadline_seconds
         default_headers = {"User-Agent": "betacell/0.1 (stem-cell diabetes evidence warehouse)"}
         default_headers.update(headers or {})
         self._client = httpx.Client(
@@ -145,13 +175,18 @@ class PoliteClient:
     ) -> httpx.Response | None:
         """Send one request with the rate limit and retry policy; return a 2xx response (or None
         for an HTTP 404 when ``missing_ok``)."""
+        self._register_secrets(params, data)
         last_problem = ""
         for attempt in range(1, self.retry.max_attempts + 1):
+            self._check_source_deadline(path, params)
             self.limiter.wait()
             try:
-                response = self._client.request(method, path, params=params, data=data, json=json)
+                response = self._send(method, path, params=params, data=data, json=json)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 last_problem = f"{type(exc).__name__}: {exc}"
+                delay = self.retry.backoff(attempt, self.rng)
+            except _DeadlineExceeded as exc:
+                last_problem = str(exc)
                 delay = self.retry.backoff(attempt, self.rng)
             else:
                 if response.is_success:
@@ -169,15 +204,72 @@ class PoliteClient:
                 if response.status_code == 429:
                     retry_after = parse_retry_after(response.headers.get("Retry-After"))
                     if retry_after is not None:
+                        self._check_retry_after(retry_after, path, params)
                         delay = retry_after
             if attempt < self.retry.max_attempts:
                 self.sleep(delay)
         raise SourceError(
             f"{self.describe(path, params)} still failing after {self.retry.max_attempts} "
-            f"attempts; last problem: {last_problem}. Pages landed so far are kept: the next run "
-            "resumes from the last landed page.",
+            f"attempts; last problem: {last_problem}. {self._after_failure()}",
             transient=True,
         )
+
+    def _after_failure(self) -> str:
+        if self.resumes:
+            return "Pages landed so far are kept: the next run resumes from the last landed page."
+        return "Nothing of this source is kept from this run; its last good data stays."
+
+    def _register_secrets(self, *mappings: Mapping[str, Any] | None) -> None:
+        for mapping in mappings:
+            for key, value in (mapping or {}).items():
+                if key in self.secret_params:
+                    register_secret(value)
+
+    def _check_source_deadline(self, path: str, params: Mapping[str, Any] | None) -> None:
+        if self.clock() > self.deadline_at:
+            raise SourceError(
+                f"{self.describe(path, params)}: {self.source} used up its time budget of "
+                f"{self.limits.source_deadline_seconds:,.0f} s (BETACELL_SOURCE_DEADLINE_SECONDS); "
+                f"stopped. {self._after_failure()}"
+            )
+
+    def _check_retry_after(self, seconds: float, path: str,
+                           params: Mapping[str, Any] | None) -> None:
+        if seconds > self.limits.max_retry_after_seconds:
+            raise SourceError(
+                f"{self.describe(path, params)}: the server asked to wait {seconds:,.0f} s "
+                f"(Retry-After), more than the {self.limits.max_retry_after_seconds:,.0f} s cap "
+                f"(BETACELL_HTTP_MAX_RETRY_AFTER_SECONDS); {self.source} is not retried in this "
+                f"run. {self._after_failure()}"
+            )
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request whose body is read within the request deadline and the size cap."""
+        deadline = min(self.clock() + self.limits.request_deadline_seconds, self.deadline_at)
+        request = self._client.build_request(method, path, **kwargs)
+        response = self._client.send(request, stream=True)
+        try:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > self.limits.max_response_bytes:
+                    raise SourceError(
+                        f"{self.describe(path, kwargs.get('params'))}: the response is larger "
+                        f"than {self.limits.max_response_bytes:,} bytes once decompressed "
+                        "(BETACELL_HTTP_MAX_RESPONSE_BYTES); refused"
+                    )
+                if self.clock() > deadline:
+                    raise _DeadlineExceeded(
+                        f"the response took longer than the "
+                        f"{self.limits.request_deadline_seconds:,.0f} s deadline "
+                        "(BETACELL_HTTP_REQUEST_DEADLINE_SECONDS)"
+                    )
+        finally:
+            response.close()
+        headers = [(k, v) for k, v in response.headers.multi_items()
+                   if k.lower() not in {"content-encoding", "content-length", "transfer-encoding"}]
+        return httpx.Response(response.status_code, headers=headers, content=bytes(body),
+                              request=request)
 
     def get_json(self, path: str, params: Mapping[str, Any] | None = None, *,
                  missing_ok: bool = False) -> Any:
@@ -199,8 +291,10 @@ class PoliteClient:
         """
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_name(dest.name + ".part")
+        self._register_secrets(params)
         last_problem = ""
         for attempt in range(1, self.retry.max_attempts + 1):
+            self._check_source_deadline(path, params)
             self.limiter.wait()
             try:
                 with self._client.stream("GET", path, params=params) as response:
@@ -214,11 +308,7 @@ class PoliteClient:
                             f"{response.status_code}. Server said: {quote_body(response)}"
                         )
                     else:
-                        size = 0
-                        with partial.open("wb") as out:
-                            for chunk in response.iter_bytes(1 << 20):
-                                out.write(chunk)
-                                size += len(chunk)
+                        size = self._stream_to(response, partial, path, params)
                         partial.replace(dest)
                         return size
             except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -229,3 +319,28 @@ class PoliteClient:
             f"download {self.describe(path, params)} failed after {self.retry.max_attempts} "
             f"attempts; last problem: {last_problem}"
         )
+
+    def _stream_to(self, response: httpx.Response, partial: Path, path: str,
+                   params: Mapping[str, Any] | None) -> int:
+        size = 0
+        try:
+            with partial.open("wb") as out:
+                for chunk in response.iter_bytes(1 << 20):
+                    out.write(chunk)
+                    size += len(chunk)
+                    if size > self.limits.max_download_bytes:
+                        raise SourceError(
+                            f"download {self.describe(path, params)} is larger than "
+                            f"{self.limits.max_download_bytes:,} bytes once decompressed "
+                            "(BETACELL_HTTP_MAX_DOWNLOAD_BYTES); refused"
+                        )
+                    if self.clock() > self.deadline_at:
+                        raise SourceError(
+                            f"download {self.describe(path, params)}: {self.source} used up its "
+                            f"time budget of {self.limits.source_deadline_seconds:,.0f} s "
+                            "(BETACELL_SOURCE_DEADLINE_SECONDS)"
+                        )
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return size

@@ -13,7 +13,7 @@ from typing import Any
 
 from flows.errors import SourceError
 from flows.settings import Settings
-from flows.sources.http import PoliteClient, RetryPolicy
+from flows.sources.http import Limits, PoliteClient, RetryPolicy
 
 ESEARCH_CEILING = 10_000  # PubMed esearch cannot reach beyond the first 10,000 hits of a query
 POST_ABOVE_IDS = 200
@@ -30,6 +30,7 @@ def make_pubmed_client(settings: Settings, transport: Any = None) -> PoliteClien
         retry=RetryPolicy(settings.http_max_attempts, settings.http_backoff_initial_seconds,
                           settings.http_backoff_max_seconds),
         secret_params=("api_key",),
+        limits=Limits.from_settings(settings),
         transport=transport,
     )
 

@@ -69,6 +69,10 @@ class StandIn:
     # -- NCBI E-utilities ------------------------------------------------------------------------
     def eutils(self, request: Request, path: str) -> Response:
         params = _form(request)
+        if self.faults.get("eutils") == "echo":  # NCBI's error bodies echo the request
+            return Response(f"<eEfetchResult><ERROR>Invalid request {request.url} "
+                            f"(api_key={params.get('api_key')})</ERROR></eEfetchResult>",
+                            status=400, content_type="text/xml")
         if path == "esearch.fcgi":
             return _json({"header": {"type": "esearch", "version": "0.3"},
                           "esearchresult": {"count": str(len(self.corpus.pubmed)), "retmax": "0",

@@ -1,0 +1,176 @@
+"""Hostile servers cannot hang a run or exhaust its memory: every request has a total deadline,
+Retry-After has a cap, a repeated page token stops paging, and a decompressed body has a size
+limit. Each failure names the source. Servers here are real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from flows.errors import SourceError
+from flows.sources import ctgov, ctis, europepmc
+from flows.sources.http import Limits, PoliteClient, RetryPolicy
+
+pytestmark = pytest.mark.integration
+
+
+@contextmanager
+def raw_server(respond) -> Iterator[str]:
+    """A one-connection-at-a-time TCP server whose handler writes raw bytes to the socket."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                try:
+                    respond(conn, stop)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def client(base: str, **limits) -> PoliteClient:
+    return PoliteClient(base, source="probe", requests_per_second=1000, timeout=10.0,
+                        retry=RetryPolicy(max_attempts=1), limits=Limits(**limits))
+
+
+def test_a_server_trickling_one_byte_at_a_time_hits_the_request_deadline():
+    def trickle(conn, stop):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100000\r\n\r\n")
+        while not stop.is_set():
+            conn.sendall(b" ")
+            time.sleep(0.3)  # well inside the 10 s read timeout: only a total deadline stops it
+
+    with raw_server(trickle) as base:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match=r"probe .*longer than the 2 s deadline"):
+            client(base, request_deadline_seconds=2.0).get_json("/studies")
+    assert time.monotonic() - started < 8
+
+
+def test_a_gzip_bomb_is_refused_at_the_size_limit_naming_the_source():
+    bomb = gzip.compress(b"[" + b"0," * (32 * 1024**2) + b"0]", compresslevel=9)
+    assert len(bomb) < 200_000  # 64 MiB once decompressed
+
+    def serve_bomb(conn, stop):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Encoding: "
+                     b"gzip\r\nContent-Length: " + str(len(bomb)).encode() + b"\r\n\r\n" + bomb)
+
+    with raw_server(serve_bomb) as base, pytest.raises(
+            SourceError, match=r"probe /efetch.*larger than 8,388,608 bytes once decompressed"):
+        client(base, max_response_bytes=8 * 1024**2).get_json("/efetch")
+
+
+def test_a_gzip_bomb_download_is_refused_and_leaves_no_partial_file(tmp_path):
+    bomb = gzip.compress(b"\0" * (64 * 1024**2), compresslevel=9)
+
+    def serve_bomb(conn, stop):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: "
+                     + str(len(bomb)).encode() + b"\r\n\r\n" + bomb)
+
+    dest = tmp_path / "json.zip"
+    with raw_server(serve_bomb) as base, pytest.raises(SourceError, match="larger than"):
+        client(base, max_download_bytes=4 * 1024**2).download("/studies/download", dest)
+    assert list(tmp_path.iterdir()) == []
+
+
+def mock_client(handler, **limits) -> PoliteClient:
+    slept: list[float] = []
+    made = PoliteClient("http://api.test", source="probe", requests_per_second=1000,
+                        retry=RetryPolicy(max_attempts=3, initial_seconds=0),
+                        transport=httpx.MockTransport(handler), sleep=slept.append,
+                        limits=Limits(**limits))
+    made.slept = slept
+    return made
+
+
+def test_a_day_long_retry_after_fails_the_source_instead_of_sleeping():
+    probe = mock_client(lambda r: httpx.Response(429, headers={"Retry-After": "86400"}),
+                        max_retry_after_seconds=600)
+    with pytest.raises(SourceError, match=r"wait 86,400 s \(Retry-After\).*600 s cap") as err:
+        probe.get_json("/studies")
+    assert probe.slept == []
+    assert not err.value.transient  # the task is not retried into the same wait
+
+
+def test_a_reasonable_retry_after_is_still_honoured():
+    answers = iter([httpx.Response(429, headers={"Retry-After": "30"}),
+                    httpx.Response(200, json={"ok": True})])
+    probe = mock_client(lambda r: next(answers), max_retry_after_seconds=600)
+    assert probe.get_json("/studies") == {"ok": True}
+    assert probe.slept[0] == 30.0 and max(probe.slept) == 30.0
+
+
+def test_a_source_stops_when_its_time_budget_is_used_up():
+    clock = iter([0.0, 0.0, 50.0, 50.0, 50.0, 101.0, 101.0, 101.0])
+    probe = PoliteClient("http://api.test", source="probe", requests_per_second=1000,
+                         transport=httpx.MockTransport(lambda r: httpx.Response(200, json={})),
+                         clock=lambda: next(clock), limits=Limits(source_deadline_seconds=100))
+    probe.get_json("/a")
+    with pytest.raises(SourceError, match=r"probe used up its time budget of 100 s"):
+        probe.get_json("/b")
+
+
+def test_a_repeated_ctgov_page_token_stops_paging():
+    def handler(request):
+        return httpx.Response(200, json={"studies": [{"protocolSection": {}}],
+                                         "nextPageToken": "SAME"})
+
+    pages = ctgov.iter_study_pages(mock_client(handler), {"query.cond": "diabetes"})
+    with pytest.raises(SourceError, match=r"nextPageToken 'SAME', a token it already gave"):
+        for _ in range(50):
+            next(pages)
+
+
+def test_a_cycling_europepmc_cursor_stops_paging():
+    cursors = iter(["A", "B", "A", "B"] * 10)
+
+    def handler(request):
+        return httpx.Response(200, json={"resultList": {"result": [{"id": "1"}]},
+                                         "nextCursorMark": next(cursors)})
+
+    with pytest.raises(SourceError, match="cursorMark 'A' again"):
+        list(europepmc.iter_search_pages(mock_client(handler), "diabetes"))
+
+
+def test_a_ctis_page_repeated_forever_stops_paging():
+    def handler(request):
+        return httpx.Response(200, json={"data": [{"ctNumber": "2023-500001-01-00"}],
+                                         "pagination": {"totalRecords": 10**9}})
+
+    with pytest.raises(SourceError, match="repeats page 1"):
+        list(ctis.iter_search_pages(mock_client(handler), {}))
+
+
+def test_failure_messages_promise_a_resume_only_for_sources_that_resume():
+    down = lambda r: httpx.Response(503)  # noqa: E731
+    with pytest.raises(SourceError) as plain:
+        mock_client(down).get_json("/search")
+    assert "resumes" not in str(plain.value) and "last good data stays" in str(plain.value)
+    resuming = mock_client(down)
+    resuming.resumes = True
+    with pytest.raises(SourceError, match="next run resumes from the last landed page"):
+        resuming.get_json("/studies")
