@@ -38,9 +38,26 @@ def ictrp_inbox(settings: Settings, source: str) -> Path:
         settings.data_path / "inbox" / "ictrp")
 
 
-def _landed_hashes(raw_dir: Path) -> set[str]:
+def _published_export_hashes(settings: Settings) -> set[str]:
+    """sha256 of the exports whose landing run is loaded in the *published* warehouse.
+
+    Landing is not loading: a file landed by a run that failed later (a bad file beside it, a
+    gate, a crash) was never published, so it is landed and loaded again."""
+    if not settings.warehouse_path.exists():
+        return set()
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        published = {run_id for (run_id,) in con.execute(
+            "select run_id from raw.ingest_runs where source = 'ictrp' and status = 'loaded'"
+        ).fetchall()}
+    except duckdb.CatalogException:
+        published = set()
+    finally:
+        con.close()
     hashes: set[str] = set()
-    for manifest in (raw_dir / "ictrp").glob("*/manifest.jsonl"):
+    for manifest in (settings.raw_dir / "ictrp").glob("*/manifest.jsonl"):
+        if manifest.parent.name not in published:
+            continue
         for line in manifest.read_bytes().splitlines():
             if line:
                 hashes.add(orjson.loads(line).get("query", {}).get("sha256", ""))
@@ -48,11 +65,11 @@ def _landed_hashes(raw_dir: Path) -> set[str]:
 
 
 def ingest_ictrp(settings: Settings, source: str = "snapshot") -> RegistryIngest:
-    """Land every new export file of the inbox (a file already landed, by sha256, is skipped)."""
+    """Land every export file of the inbox not yet loaded and published (by sha256)."""
     inbox = ictrp_inbox(settings, source)
     files = sorted(p for p in inbox.glob("*") if p.suffix.lower() in ICTRP_SUFFIXES) \
         if inbox.exists() else []
-    landed = _landed_hashes(settings.raw_dir)
+    landed = _published_export_hashes(settings)
     new = [(p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
     new = [(p, digest) for p, digest in new if digest not in landed]
     if not new:
@@ -61,8 +78,10 @@ def ingest_ictrp(settings: Settings, source: str = "snapshot") -> RegistryIngest
     run.start({"run_id": run.run_id, "source": "ictrp", "inbox": str(inbox)})
     outcome = RegistryIngest("ictrp", run, [p.name for p, _ in new])
     for page, (path, digest) in enumerate(new, start=1):
-        records = [orjson.dumps(r) for r in ictrp.parse_export(path)]
-        run.land_records(records, page=page, query={"file": path.name, "sha256": digest},
+        export = ictrp.read_export(path)
+        records = [orjson.dumps(r) for r in export.records]
+        run.land_records(records, page=page, query={"file": path.name, "sha256": digest,
+                                                    "encoding": export.encoding},
                          fetched_at=utc_now())
         outcome.records_landed += len(records)
     run.complete({"files": outcome.files, "records": outcome.records_landed})
@@ -91,6 +110,18 @@ def ingest_ctis(settings: Settings, criteria: dict[str, Any], client=None,
             client.close()
 
 
+def _reject_reason(record: dict[str, Any], record_id: str | None, id_field: str,
+                   first: tuple[str, int, bytes] | None, line: bytes) -> str | None:
+    if problem := record.get("_parse_problem"):
+        return str(problem)
+    if not record_id:
+        return f"record has no {id_field}"
+    if first is not None and first[2] != line:
+        return (f"duplicate {id_field} {record_id} with different content (first at "
+                f"{first[0]} line {first[1]}, which is kept)")
+    return None
+
+
 def load_registry_run(con: duckdb.DuckDBPyConnection, landing: LandingRun, *, id_field: str,
                       table: str, register_field: str | None = None) -> dict[str, int]:
     """Load JSON-lines records of an ICTRP or CTIS run; a record without its id is rejected."""
@@ -99,19 +130,25 @@ def load_registry_run(con: duckdb.DuckDBPyConnection, landing: LandingRun, *, id
                    [landing.run_id]).fetchone()[0]:
         return {"loaded": 0, "rejected": 0}
     rows, rejects = [], []
+    first_seen: dict[str, tuple[str, int, bytes]] = {}
     for entry in landing.entries():
         source_file = f"{landing.source}/{landing.run_id}/{entry.file}"
         for line_no, line in enumerate(landing.iter_lines(entry), start=1):
             record = orjson.loads(line)
             record_id = (record.get(id_field) or "").strip() if isinstance(record.get(id_field),
                                                                            str) else None
-            if not record_id:
+            reason = _reject_reason(record, record_id, id_field, first_seen.get(record_id or ""),
+                                    line)
+            if reason:
                 rejects.append({"source": landing.source, "run_id": landing.run_id,
                                 "source_file": source_file, "source_line": line_no,
-                                "record_id": None, "reason": f"record has no {id_field}",
+                                "record_id": record_id, "reason": reason,
                                 "record_excerpt": line[:300].decode("utf-8", "replace"),
                                 "rejected_at": utc_now()})
                 continue
+            if record_id in first_seen:
+                continue  # the same record twice, identical: one copy is enough
+            first_seen[record_id] = (source_file, line_no, line)
             rows.append({"record_id": record_id,
                          "source_register": record.get(register_field) if register_field else None,
                          "payload": line.decode(), "run_id": landing.run_id,

@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,28 @@ def _clean_text(value: str | None) -> str | None:
     return value or None
 
 
+@dataclass(frozen=True)
+class Export:
+    records: list[dict[str, Any]]
+    encoding: str
+
+
+CSV_FIELD_LIMIT = 1024 * 1024  # the csv module's default (128 KiB) is below some trial texts
+CSV_ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")  # the portal's exports, then Excel re-saves
+
+
+def decode_csv(content: bytes, name: str) -> tuple[str, str]:
+    """The text of a CSV export and the encoding that decoded it without loss."""
+    for encoding in CSV_ENCODINGS:
+        try:
+            return content.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    raise SourceError(f"{name}: not UTF-8, Windows-1252 or Latin-1 text")  # unreachable
+
+
 def parse_xml_export(content: bytes, name: str = "export.xml") -> Iterator[dict[str, Any]]:
-    head = content[:65536]
-    if ENTITY_DECLARATION.search(head):
+    if ENTITY_DECLARATION.search(content):
         raise SourceError(f"{name}: the export declares XML entities; refused")
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              huge_tree=False, recover=False)
@@ -64,22 +84,46 @@ def parse_xml_export(content: bytes, name: str = "export.xml") -> Iterator[dict[
                if isinstance(child.tag, str)}
 
 
-def parse_csv_export(content: bytes, name: str = "export.csv") -> Iterator[dict[str, Any]]:
-    text = content.decode("utf-8-sig", errors="replace")
-    reader = csv.DictReader(io.StringIO(text))
-    if not reader.fieldnames or "TrialID" not in [f.strip() for f in reader.fieldnames]:
-        raise SourceError(f"{name}: no TrialID column; is this an ICTRP CSV export?")
-    for row in reader:
-        yield {_normalise_key(k): _clean_text(v) for k, v in row.items() if k}
+def parse_csv_export(content: bytes, name: str = "export.csv",
+                     text: str | None = None) -> Iterator[dict[str, Any]]:
+    """One record per row. A row with more cells than the header keeps its fields and carries a
+    ``_parse_problem``, so the loader rejects it with the reason instead of dropping cells."""
+    if text is None:
+        text, _ = decode_csv(content, name)
+    previous_limit = csv.field_size_limit(CSV_FIELD_LIMIT)
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        try:
+            if not reader.fieldnames or "TrialID" not in [f.strip() for f in reader.fieldnames]:
+                raise SourceError(f"{name}: no TrialID column; is this an ICTRP CSV export?")
+            for row in reader:
+                record = {_normalise_key(k): _clean_text(v) for k, v in row.items()
+                          if k and isinstance(v, str)}
+                if None in row:
+                    record["_parse_problem"] = (
+                        f"{name} line {reader.line_num}: {len(row[None])} more cell(s) than the "
+                        "header; the row is not trusted")
+                yield record
+        except csv.Error as exc:
+            raise SourceError(f"{name} line {reader.line_num}: unreadable CSV ({exc}; fields "
+                              f"are limited to {CSV_FIELD_LIMIT:,} characters)") from exc
+    finally:
+        csv.field_size_limit(previous_limit)
+
+
+def read_export(path: Path) -> Export:
+    """Every record of one export file, with the text encoding it was read in."""
+    content = path.read_bytes()
+    if path.suffix.lower() == ".xml":
+        return Export(list(parse_xml_export(content, path.name)), "xml")
+    if path.suffix.lower() == ".csv":
+        text, encoding = decode_csv(content, path.name)
+        return Export(list(parse_csv_export(content, path.name, text)), encoding)
+    raise SourceError(f"{path}: ICTRP exports must be .xml or .csv")
 
 
 def parse_export(path: Path) -> Iterator[dict[str, Any]]:
-    content = path.read_bytes()
-    if path.suffix.lower() == ".xml":
-        return parse_xml_export(content, path.name)
-    if path.suffix.lower() == ".csv":
-        return parse_csv_export(content, path.name)
-    raise SourceError(f"{path}: ICTRP exports must be .xml or .csv")
+    return iter(read_export(path).records)
 
 
 def split_multi(value: str | None) -> list[str]:
