@@ -29,11 +29,11 @@ REFERENCE_TEXTS = {
     "outcome_sheet": """
         select 'outcome_sheet:' || r.sheet_file, r.trial_id
         from raw.outcome_sheet_rows r
-        join (select sheet_file, sheet_sha256 from raw.outcome_sheet_versions
-              where status = 'accepted'
+        join (select sheet_file, sheet_sha256, status from raw.outcome_sheet_versions
+              where status in ('accepted', 'withdrawn')
               qualify row_number() over (partition by sheet_file order by loaded_at desc) = 1) v
           using (sheet_file, sheet_sha256)
-        where r.trial_id is not null""",
+        where v.status = 'accepted' and r.trial_id is not null""",
     "ctgov_secondary_ids": """
         select 'ctgov_secondary_id:' || nct_id,
                unnest(json_extract_string(payload,

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -131,6 +133,13 @@ class OutcomeRow(BaseModel):
             return None
         return value
 
+    @field_validator("followup_months", "timepoint_months", "value", "ci_low", "ci_high")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError("must be a finite number (not inf or nan)")
+        return value
+
 
 @dataclass(frozen=True)
 class SheetProblem:
@@ -156,23 +165,93 @@ class SheetRejected(BetacellError):
         )
 
 
-def read_sheet(path: Path) -> list[dict[str, Any]]:
-    """Rows of a CSV or XLSX sheet as dicts of strings (cells as written)."""
-    if path.suffix.lower() in {".xlsx", ".xlsm"}:
-        from openpyxl import load_workbook
+MAX_SHEET_BYTES = 50 * 1024**2
+MAX_SHEET_ROWS = 100_000  # physical rows read, blank ones included (a curated sheet has hundreds)
+SHEET_ENCODINGS = ("utf-8-sig", "cp1252")
+EXTRA_CELLS = "(extra cells)"
 
-        workbook = load_workbook(path, read_only=True, data_only=True)
-        rows = list(workbook.active.iter_rows(values_only=True))
-        header = [str(h).strip() if h is not None else "" for h in rows[0]]
-        return [
-            {h: ("" if v is None else str(v)) for h, v in zip(header, row, strict=False) if h}
-            for row in rows[1:]
-            if any(v not in (None, "") for v in row)
-        ]
-    if path.suffix.lower() != ".csv":
-        raise BetacellError(f"{path}: outcome sheets must be .csv or .xlsx")
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        return list(csv.DictReader(handle))
+
+def unreadable(path: Path, problem: str) -> SheetRejected:
+    return SheetRejected([SheetProblem(path.name, 0, "(file)", problem)])
+
+
+def read_sheet(path: Path, max_rows: int = MAX_SHEET_ROWS) -> list[dict[str, Any]]:
+    """Rows of a CSV or XLSX sheet as dicts of strings (cells as written).
+
+    Anything that cannot be read as a sheet (a corrupt workbook, a text encoding that is neither
+    UTF-8 nor Windows-1252, a file or row count past the limits) raises :class:`SheetRejected`
+    naming the file, so only that sheet is rejected. Cells beyond the header are kept under
+    ``(extra cells)`` for validation to report."""
+    suffix = path.suffix.lower()
+    if suffix not in {".csv", ".xlsx", ".xlsm"}:
+        raise unreadable(path, "outcome sheets must be .csv or .xlsx")
+    size = path.stat().st_size
+    if size > MAX_SHEET_BYTES:
+        raise unreadable(path, f"the file is {size:,} bytes, more than the {MAX_SHEET_BYTES:,} "
+                               "a sheet may have")
+    try:
+        rows = _read_xlsx(path, max_rows) if suffix != ".csv" else _read_csv(path, max_rows)
+    except SheetRejected:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any reader failure rejects this sheet only
+        raise unreadable(path, f"cannot be read as a sheet ({type(exc).__name__}: {exc})") from exc
+    return rows
+
+
+def _too_many_rows(path: Path, max_rows: int) -> SheetRejected:
+    return unreadable(path, f"more than {max_rows:,} rows; a curated sheet is far smaller, so "
+                            "this is not read further")
+
+
+def _read_xlsx(path: Path, max_rows: int) -> list[dict[str, Any]]:
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        lines = workbook.active.iter_rows(values_only=True)
+        first = next(lines, None)
+        if first is None:
+            return []
+        header = [str(h).strip() if h is not None else "" for h in first]
+        rows = []
+        for number, values in enumerate(lines, start=1):
+            if number > max_rows:
+                raise _too_many_rows(path, max_rows)
+            if not any(v not in (None, "") for v in values):
+                continue
+            row = {h: ("" if v is None else str(v)) for h, v in zip(header, values, strict=False)
+                   if h}
+            extra = [v for v in values[len(header):] if v not in (None, "")]
+            extra += [v for h, v in zip(header, values, strict=False) if not h and v not in
+                      (None, "")]
+            if extra:
+                row[EXTRA_CELLS] = str(len(extra))
+            rows.append(row)
+        return rows
+    finally:
+        workbook.close()
+
+
+def _read_csv(path: Path, max_rows: int) -> list[dict[str, Any]]:
+    content = path.read_bytes()
+    for encoding in SHEET_ENCODINGS:
+        try:
+            text = content.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise unreadable(path, "the text is neither UTF-8 nor Windows-1252; save it as UTF-8")
+    rows = []
+    for number, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=1):
+        if number > max_rows:
+            raise _too_many_rows(path, max_rows)
+        if None in row:
+            row[EXTRA_CELLS] = str(len(row.pop(None)))
+        rows.append({k: ("" if v is None else v) for k, v in row.items()})
+    if encoding != "utf-8-sig" and rows:
+        rows[0]["(encoding)"] = encoding
+    return rows
 
 
 def validate_rows(rows: list[dict[str, Any]], file: str) -> tuple[list[OutcomeRow], list[SheetProblem]]:
@@ -180,6 +259,15 @@ def validate_rows(rows: list[dict[str, Any]], file: str) -> tuple[list[OutcomeRo
     problems: list[SheetProblem] = []
     parsed: list[tuple[int, OutcomeRow]] = []
     for number, raw in enumerate(rows, start=1):
+        raw = dict(raw)
+        if encoding := raw.pop("(encoding)", None):
+            problems.append(SheetProblem(file, 0, "(file)", f"read as {encoding}, not UTF-8: "
+                                         "check accented names, and save the sheet as UTF-8",
+                                         "warning"))
+        if extra := raw.pop(EXTRA_CELLS, None):
+            problems.append(SheetProblem(file, number, "(row)", f"{extra} more cell(s) than the "
+                                         "header; the row is not trusted"))
+            continue
         try:
             row = OutcomeRow(**raw)
         except ValidationError as exc:
@@ -332,18 +420,73 @@ def sheet_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def current_sheet_version(con: duckdb.DuckDBPyConnection, sheet_file: str) -> str | None:
+    """sha256 of the version of ``sheet_file`` now in effect (None: none, or withdrawn)."""
+    row = con.execute(
+        "select status, sheet_sha256 from raw.outcome_sheet_versions "
+        "where sheet_file = ? and status in ('accepted', 'withdrawn') "
+        "order by loaded_at desc limit 1", [sheet_file]).fetchone()
+    return row[1] if row and row[0] == "accepted" else None
+
+
+def _revert_to(con: duckdb.DuckDBPyConnection, sheet_file: str, digest: str, run_id: str,
+               loaded_at: Any) -> dict[str, Any] | None:
+    """A sheet put back to a version accepted before becomes current again (a new version row
+    pointing at the rows already loaded for that content)."""
+    earlier = con.execute(
+        "select count(*) from raw.outcome_sheet_rows where sheet_file = ? and sheet_sha256 = ?",
+        [sheet_file, digest]).fetchone()[0]
+    if not earlier:
+        return None
+    con.execute(
+        "insert into raw.outcome_sheet_versions values (?, ?, ?, 'accepted', ?, ?, 0, ?)",
+        [digest, sheet_file, run_id, loaded_at, earlier,
+         "reverted to a version accepted before (same content)"])
+    return {"status": "accepted", "rows": earlier, "warnings": 0, "sheet_sha256": digest,
+            "message": "reverted to a version accepted before"}
+
+
+def withdraw_missing_sheets(con: duckdb.DuckDBPyConnection, present: set[str],
+                            run_id: str) -> list[dict[str, Any]]:
+    """Sheets in effect whose file is gone from the sheet folder: their rows leave the warehouse
+    (a ``withdrawn`` version row; ``changes_since_last_run`` lists it)."""
+    ensure_raw_schema(con)
+    in_effect = con.execute(
+        "select sheet_file, sheet_sha256, row_count from raw.outcome_sheet_versions "
+        "where status in ('accepted', 'withdrawn') "
+        "qualify row_number() over (partition by sheet_file order by loaded_at desc) = 1 "
+        "and status = 'accepted'").fetchall()
+    withdrawn = []
+    for sheet_file, digest, rows in in_effect:
+        if sheet_file in present:
+            continue
+        con.execute(
+            "insert into raw.outcome_sheet_versions values (?, ?, ?, 'withdrawn', ?, 0, 0, ?)",
+            [digest, sheet_file, run_id, utc_now(),
+             f"the file was removed from the sheet folder; its {rows} rows are withdrawn"])
+        withdrawn.append({"sheet": sheet_file, "status": "withdrawn", "rows": 0,
+                          "message": f"{rows} rows withdrawn (file removed)"})
+    return withdrawn
+
+
 def load_outcome_sheet(con: duckdb.DuckDBPyConnection, path: Path, run_id: str) -> dict[str, Any]:
     """Validate and load one sheet as a new version; reject it whole on any error."""
     ensure_raw_schema(con)
     digest = sheet_sha256(path)
-    already = con.execute(
-        "select count(*) from raw.outcome_sheet_versions where sheet_sha256 = ? and status = "
-        "'accepted'", [digest]).fetchone()[0]
-    if already:
+    current = current_sheet_version(con, path.name)
+    if current == digest:
         return {"status": "unchanged", "rows": 0, "warnings": 0, "sheet_sha256": digest}
-    rows, problems = validate_rows(read_sheet(path), path.name)
-    errors = [p for p in problems if p.severity == "error"]
     loaded_at = utc_now()
+    if reverted := _revert_to(con, path.name, digest, run_id, loaded_at):
+        return reverted
+    try:
+        rows, problems = validate_rows(read_sheet(path), path.name)
+    except SheetRejected as exc:
+        rows, problems = [], exc.problems
+    if not rows and not any(p.severity == "error" for p in problems):
+        problems.append(SheetProblem(path.name, 0, "(file)", "the sheet has no data rows; to "
+                                     "withdraw a sheet, remove the file"))
+    errors = [p for p in problems if p.severity == "error"]
     if errors:
         con.execute(
             "insert into raw.outcome_sheet_versions values (?, ?, ?, 'rejected', ?, 0, ?, ?)",

@@ -242,8 +242,11 @@ def _ingest_outcomes(request: IngestRequest) -> Ingested:
     sheets = sorted(p for p in folder.glob("*") if p.suffix.lower() in SHEET_SUFFIXES
                     and not p.name.startswith(("~", "."))) if folder.is_dir() else []
     return Ingested("outcomes", "files", skipped_reason=None if sheets else
-                    f"no outcome sheet in {folder}", records_landed=len(sheets),
-                    ledger={"sheets": [str(p) for p in sheets]})
+                    f"no outcome sheet in {folder}" + ("" if folder.is_dir() else
+                                                       " (folder not found: sheets already "
+                                                       "loaded stay in effect)"),
+                    records_landed=len(sheets),
+                    ledger={"sheets": [str(p) for p in sheets], "folder_found": folder.is_dir()})
 
 
 def _load_outcomes(con: duckdb.DuckDBPyConnection, ingested: Ingested,
@@ -252,21 +255,24 @@ def _load_outcomes(con: duckdb.DuckDBPyConnection, ingested: Ingested,
     from pathlib import Path
 
     from flows.load import record_ledger
-    from flows.outcomes import SheetRejected, load_outcome_sheet
+    from flows.outcomes import SheetRejected, load_outcome_sheet, withdraw_missing_sheets
 
     loaded = Loaded("outcomes")
     run_id = f"sheets-{ingested.started_at:%Y%m%dT%H%M%SZ}"
-    for sheet in map(Path, ingested.ledger.get("sheets", [])):
+    sheets = list(map(Path, ingested.ledger.get("sheets", [])))
+    for sheet in sheets:
         try:
             result = load_outcome_sheet(con, sheet, run_id)
         except SheetRejected as exc:
             result = {"status": "rejected", "rows": 0, "message": str(exc)}
         loaded.details.append({"sheet": sheet.name, **result})
         loaded.records_loaded += result.get("rows", 0)
+    if ingested.ledger.get("folder_found"):
+        loaded.details += withdraw_missing_sheets(con, {p.name for p in sheets}, run_id)
     rejected = [d for d in loaded.details if d["status"] == "rejected"]
     if loaded.details:
         status = ("failed" if rejected else "loaded"
-                  if any(d["status"] == "accepted" for d in loaded.details)
+                  if any(d["status"] in {"accepted", "withdrawn"} for d in loaded.details)
                   else "skipped_unchanged")
         record_ledger(con, {"run_id": run_id, "source": "outcomes", "mode": "files",
                             "status": status, "started_at": ingested.started_at,

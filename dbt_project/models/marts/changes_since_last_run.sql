@@ -79,20 +79,44 @@ new_publications as (
 
 ),
 
-sheet_versions as (
+latest_sheet_run as (
+
+    select run_id from {{ ref('stg_pipeline__ingest_runs') }}
+    where source = 'outcomes'
+    order by started_at desc
+    limit 1
+
+),
+
+sheet_history as (
 
     select *, row_number() over (partition by sheet_file order by loaded_at desc) as recency
     from {{ source('raw_outcomes', 'outcome_sheet_versions') }}
-    where status = 'accepted'
+    where status in ('accepted', 'withdrawn')
 
 ),
 
 sheet_rows as (
 
-    select rows.*, versions.recency
+    select rows.*, versions.recency, versions.run_id as version_run_id
     from {{ source('raw_outcomes', 'outcome_sheet_rows') }} rows
-    inner join sheet_versions versions using (sheet_file, sheet_sha256)
-    where versions.recency <= 2
+    inner join sheet_history versions using (sheet_file, sheet_sha256)
+    where versions.recency <= 2 and versions.status = 'accepted'
+
+),
+
+withdrawn_sheets as (
+
+    select
+        'withdrawn_outcome_sheet' as change_type,
+        sheet_history.sheet_file as entity_id,
+        'outcome_sheet' as entity_type,
+        sheet_history.problems as detail,
+        sheet_history.loaded_at as changed_at
+    from sheet_history, latest_sheet_run
+    where sheet_history.recency = 1
+      and sheet_history.status = 'withdrawn'
+      and sheet_history.run_id = latest_sheet_run.run_id
 
 ),
 
@@ -104,8 +128,9 @@ new_outcome_rows as (
         'outcome_row' as entity_type,
         current_rows.study_id || ' / ' || current_rows.outcome as detail,
         current_rows.loaded_at as changed_at
-    from sheet_rows current_rows
+    from sheet_rows current_rows, latest_sheet_run
     where current_rows.recency = 1
+      and current_rows.version_run_id = latest_sheet_run.run_id
       and not exists (
           select 1 from sheet_rows previous_rows
           where previous_rows.recency = 2
@@ -125,6 +150,7 @@ unioned as (
     select * from trial_changes
     union all select * from new_publications
     union all select * from new_outcome_rows
+    union all select * from withdrawn_sheets
 
 )
 

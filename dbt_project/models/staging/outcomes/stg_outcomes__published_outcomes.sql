@@ -1,4 +1,6 @@
-{#- Rows of the newest ACCEPTED version of each sheet: a rejected sheet never replaces a good one. -#}
+{#- Rows of the version of each sheet now in effect: the newest accepted or withdrawn version
+    (a rejected sheet never replaces a good one; a withdrawn sheet, whose file was removed,
+    contributes no rows). -#}
 with sheet_rows as (
 
     select * from {{ source('raw_outcomes', 'outcome_sheet_rows') }}
@@ -11,12 +13,20 @@ versions as (
 
 ),
 
+latest_versions as (
+
+    select sheet_file, sheet_sha256, status
+    from versions
+    where status in ('accepted', 'withdrawn')
+    qualify row_number() over (partition by sheet_file order by loaded_at desc) = 1
+
+),
+
 current_versions as (
 
     select sheet_file, sheet_sha256
-    from versions
+    from latest_versions
     where status = 'accepted'
-    qualify row_number() over (partition by sheet_file order by loaded_at desc) = 1
 
 ),
 
