@@ -160,13 +160,18 @@ def connect(
 ) -> duckdb.DuckDBPyConnection:
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(path), read_only=read_only)
-    con.execute(f"set memory_limit = '{settings.duckdb_memory_limit}'")
+    con.execute(f"set memory_limit = {sql_literal(settings.duckdb_memory_limit)}")
     con.execute(f"set threads = {int(settings.duckdb_threads)}")
     if not read_only:
         temp = settings.build_dir / "duckdb_tmp"
         temp.mkdir(parents=True, exist_ok=True)
-        con.execute(f"set temp_directory = '{temp.as_posix()}'")
+        con.execute(f"set temp_directory = {sql_literal(temp.as_posix())}")
     return con
+
+
+def sql_literal(text: str) -> str:
+    """A SQL string literal (for the statements that take no parameters: SET, COPY ... TO)."""
+    return "'" + str(text).replace("'", "''") + "'"
 
 
 # Columns added after a table first shipped: warehouses published before them gain them here.

@@ -35,3 +35,22 @@ class BuildFailed(BetacellError):
 
 class GateFailed(BetacellError):
     """A quality gate found critical problems; nothing was published."""
+
+
+DISK_FULL_MARKERS = ("No space left on device", "Errno 28", "ENOSPC", "disk is full")
+
+
+def is_disk_full(error: BaseException | str | None) -> bool:
+    """Whether an error (or any error it was raised from) is the disk running full."""
+    seen = 0
+    while isinstance(error, BaseException) and seen < 10:
+        if isinstance(error, DiskFull) or (isinstance(error, OSError) and error.errno == 28):
+            return True
+        if any(marker in str(error) for marker in DISK_FULL_MARKERS):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return isinstance(error, str) and any(marker in error for marker in DISK_FULL_MARKERS)
+
+
+class DiskFull(BetacellError):
+    """The disk holding the data directory is full; nothing was published."""

@@ -1,47 +1,48 @@
-"""Build-copy preparation and atomic publish.
+"""Build-copy preparation and publishing as one switch.
 
-The pipeline never writes the published file. It copies the published warehouse (if any) into
-``data/build/``, writes there, and only after every gate passed moves the build database over
-``data/warehouse.duckdb`` with ``os.replace`` (atomic on one filesystem: a reader sees the old
-file or the new one, never a mix). Marts are exported to Parquet aside and renamed into place.
+The pipeline never writes the published files. It copies the published warehouse (if any) into
+``data/build/``, writes there, and only after every gate passed publishes a new *version*::
+
+    data/published/<version>/warehouse.duckdb      the database
+    data/published/<version>/marts/*.parquet       its marts, exported from that database
+    data/current -> published/<version>            THE switch: one atomic symlink replace
+    data/warehouse.duckdb -> current/warehouse.duckdb   stable paths for every reader
+    data/marts -> current/marts
+
+A version is complete on disk before ``current`` points at it, so a reader sees the old pair or
+the new pair, never a mix, and a run killed at any point leaves the last good version in place.
+Everything after the switch (pruning old versions) is best-effort: its failure is a warning,
+because the new version is already live. Each Parquet file carries the version id in its
+key-value metadata (``betacell_version``), the database in ``meta.published_version``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
+import uuid
+from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from flows.db import sql_literal
 from flows.errors import BetacellError
 from flows.settings import Settings
 
 MARTS_SCHEMA = "marts"
+KEEP_VERSIONS = 2  # the live one and the one before it (readers may still hold it open)
 
 
-@contextmanager
-def refresh_lock(settings: Settings) -> Iterator[None]:
-    """One refresh at a time per data dir (DuckDB allows one writer per file)."""
-    settings.build_dir.mkdir(parents=True, exist_ok=True)
-    lock_path = settings.build_dir / ".refresh.lock"
-    with lock_path.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise BetacellError(
-                f"another refresh is running on {settings.data_path} (lock {lock_path}); "
-                "wait for it to finish"
-            ) from exc
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def published_root(settings: Settings) -> Path:
+    return settings.data_path / "published"
+
+
+def current_link(settings: Settings) -> Path:
+    return settings.data_path / "current"
 
 
 def prepare_build_database(settings: Settings) -> Path:
@@ -57,11 +58,30 @@ def prepare_build_database(settings: Settings) -> Path:
     return build
 
 
+def remove_build_copy(settings: Settings) -> int:
+    """Delete the build database (and its WAL, temp files and unfinished versions); returns
+    the bytes freed."""
+    build = settings.build_database
+    freed = 0
+    for path in (build, build.with_name(build.name + ".wal"), build.with_name(build.name + ".part")):
+        with suppress(OSError):
+            freed += path.stat().st_size
+            path.unlink()
+    for folder in [settings.build_dir / "duckdb_tmp",
+                   *published_root(settings).glob(".*.part")]:
+        if folder.is_dir():
+            freed += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+            shutil.rmtree(folder, ignore_errors=True)
+    return freed
+
+
 @dataclass
 class PublishResult:
     warehouse: Path
     marts: list[Path] = field(default_factory=list)
     bytes: int = 0
+    version: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 def list_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -73,48 +93,155 @@ def list_marts(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [name for (name,) in rows]
 
 
+def new_version_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}-{uuid.uuid4().hex[:8]}"
+
+
 def publish(settings: Settings, build: Path) -> PublishResult:
-    """Checkpoint the build database, export marts aside, then move everything into place."""
-    settings.marts_dir.mkdir(parents=True, exist_ok=True)
-    staged: list[tuple[Path, Path]] = []
+    """Make ``build`` and its Parquet exports the published version, in one switch."""
+    version = new_version_id()
+    root = published_root(settings)
+    staging = root / f".{version}.part"
+    final = root / version
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        _migrate_single_file_layout(settings)
+        (staging / "marts").mkdir(parents=True)
+        exported = _export(build, staging / "marts", version)
+        size = build.stat().st_size
+        os.replace(build, staging / "warehouse.duckdb")
+        _fsync_tree(staging)
+        os.replace(staging, final)
+        _fsync_dir(root)
+        _switch(settings, final)
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise BetacellError(
+                f"publishing failed before the switch ({type(exc).__name__}: {exc}); nothing was "
+                f"published and the last good version stays live") from exc
+        raise
+    result = PublishResult(settings.warehouse_path,
+                           [settings.marts_dir / f"{m}.parquet" for m in exported], size, version)
+    result.warnings += _prune_old_versions(settings, keep=final)
+    return result
+
+
+def _export(build: Path, marts_dir: Path, version: str) -> list[str]:
     con = duckdb.connect(str(build))
     try:
-        _stamp_version(con)
+        _stamp_version(con, version)
         con.execute("checkpoint")
-        for mart in list_marts(con):
-            final = settings.marts_dir / f"{mart}.parquet"
-            aside = settings.marts_dir / f".{mart}.parquet.part"
+        marts = list_marts(con)
+        for mart in marts:
+            target = sql_literal((marts_dir / f"{mart}.parquet").as_posix())
             con.execute(
-                f"copy (select * from {MARTS_SCHEMA}.{mart}) to '{aside.as_posix()}' "
-                "(format parquet, compression zstd)"
+                f'copy (select * from {MARTS_SCHEMA}."{mart}") to {target} '
+                f"(format parquet, compression zstd, kv_metadata {{betacell_version: "
+                f"{sql_literal(version)}}})"
             )
-            staged.append((aside, final))
     finally:
         con.close()
     wal = build.with_name(build.name + ".wal")
     if wal.exists() and wal.stat().st_size > 0:
         raise BetacellError(f"{build} still has a write-ahead log after checkpoint; not publishing")
-    size = build.stat().st_size
-    os.replace(build, settings.warehouse_path)
-    _fsync_dir(settings.warehouse_path.parent)
-    for aside, final in staged:
-        os.replace(aside, final)
-    _fsync_dir(settings.marts_dir)
-    return PublishResult(settings.warehouse_path, [final for _, final in staged], size)
+    return marts
 
 
-def _stamp_version(con: duckdb.DuckDBPyConnection) -> None:
+def _switch(settings: Settings, version_dir: Path) -> None:
+    """Point ``data/current`` at the new version (atomic), then make sure the stable paths
+    ``data/warehouse.duckdb`` and ``data/marts`` go through ``current``."""
+    _replace_with_symlink(current_link(settings), Path("published") / version_dir.name)
+    _replace_with_symlink(settings.warehouse_path, Path("current") / "warehouse.duckdb")
+    _replace_with_symlink(settings.marts_dir, Path("current") / "marts")
+    _fsync_dir(settings.data_path)
+
+
+def _replace_with_symlink(path: Path, target: Path) -> None:
+    """Make ``path`` a symlink to ``target`` with one rename (a real directory in the way, e.g.
+    from a copy that followed the links, is moved aside first and removed after)."""
+    if path.is_symlink() and Path(os.readlink(path)) == target:
+        return
+    aside = None
+    if path.is_dir() and not path.is_symlink():
+        aside = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
+        os.replace(path, aside)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.link")
+    os.symlink(target, temporary)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+def _migrate_single_file_layout(settings: Settings) -> None:
+    """A data directory published before versions existed: its files become version
+    ``legacy-…`` (hard links, so the bytes are not copied) and the stable paths point there."""
+    warehouse, marts = settings.warehouse_path, settings.marts_dir
+    if warehouse.is_symlink() or not warehouse.exists():
+        return
+    legacy = published_root(settings) / f"legacy-{new_version_id()}"
+    (legacy / "marts").mkdir(parents=True)
+    os.link(warehouse, legacy / "warehouse.duckdb")
+    if marts.is_dir() and not marts.is_symlink():
+        for parquet in marts.glob("*.parquet"):
+            os.link(parquet, legacy / "marts" / parquet.name)
+    _replace_with_symlink(current_link(settings), Path("published") / legacy.name)
+    _replace_with_symlink(warehouse, Path("current") / "warehouse.duckdb")
+    _replace_with_symlink(marts, Path("current") / "marts")
+
+
+def _prune_old_versions(settings: Settings, keep: Path) -> list[str]:
+    """Remove versions older than the last KEEP_VERSIONS (and unfinished ones); best-effort."""
+    root = published_root(settings)
+    warnings = []
+    try:
+        finished = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                          key=lambda p: p.stat().st_mtime)
+        unfinished = [p for p in root.iterdir() if p.name.startswith(".") and p.name.endswith(
+            ".part")]
+        for old in [p for p in finished[:-KEEP_VERSIONS] if p != keep] + unfinished:
+            shutil.rmtree(old)
+    except OSError as exc:
+        warnings.append(f"published version {keep.name}, but old versions could not be pruned "
+                        f"({type(exc).__name__}: {exc}); they only take disk space")
+    return warnings
+
+
+def published_version(settings: Settings) -> str | None:
+    """The version ``data/current`` points at (None before the first publish)."""
+    link = current_link(settings)
+    return Path(os.readlink(link)).name if link.is_symlink() else None
+
+
+def _stamp_version(con: duckdb.DuckDBPyConnection, version: str) -> None:
     """meta.published_version: one row naming this version and the row count of every mart, so
     a reader can check that what it reads belongs together."""
-    counts = {m: con.execute(f"select count(*) from {MARTS_SCHEMA}.{m}").fetchone()[0]
+    counts = {m: con.execute(f'select count(*) from {MARTS_SCHEMA}."{m}"').fetchone()[0]
               for m in list_marts(con)}
     con.execute("create schema if not exists meta")
     con.execute(
         "create or replace table meta.published_version as select "
-        "cast(uuid() as varchar) as version_id, now() as published_at, "
+        "cast(? as varchar) as version_id, now() as published_at, "
         "cast(? as json) as mart_row_counts",
-        [json.dumps(counts)],
+        [version, json.dumps(counts)],
     )
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_file():
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        else:
+            _fsync_dir(path)
+    _fsync_dir(root)
 
 
 def _fsync_dir(path: Path) -> None:

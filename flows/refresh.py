@@ -9,6 +9,7 @@ marked stale (see :mod:`flows.stages`).
 
 from __future__ import annotations
 
+import shutil
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,10 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import progress, report, state
 from flows.db import connect
-from flows.errors import SourceError
+from flows.errors import DiskFull, SourceError, is_disk_full
 from flows.preflight import check_configuration
-from flows.publish import prepare_build_database, publish, refresh_lock
+from flows.publish import prepare_build_database, publish, remove_build_copy
+from flows.runlock import refresh_lock
 from flows.settings import Settings, get_settings
 from flows.sources import catalog
 from flows.sources.catalog import Ingested, IngestRequest
@@ -97,6 +99,10 @@ def mart_gate(settings: Settings, build: Path) -> dict[str, Any]:
 def publish_build(settings: Settings, build: Path, summary: report.RefreshSummary) -> None:
     published = publish(settings, build)
     summary.warehouse, summary.published_bytes = str(published.warehouse), published.bytes
+    summary.published_version = published.version
+    for warning in published.warnings:
+        get_run_logger().warning(warning)
+        summary.warnings.append(warning)
 
 
 def _gate_report(gate: str, result) -> dict[str, Any]:
@@ -106,15 +112,14 @@ def _gate_report(gate: str, result) -> dict[str, Any]:
 
 
 def alert_on_failure(flow, flow_run, flow_state) -> None:
-    """Flow failure hook: data/quality/last_failure.json and the alert webhook."""
+    """Flow failure hook: the alert webhook, then data/quality/last_failure.json."""
     settings = get_settings()
     message = f"Betacell refresh {flow_run.name} failed: {flow_state.message}"
     try:
         flow_state.result()
     except Exception as exc:  # noqa: BLE001 - the failure being reported
         message = f"Betacell refresh {flow_run.name} failed: {exc}"
-    report.record_failure(settings, flow_run.name, message)
-    if problem := report.post_alert(settings, message):
+    for problem in report.alert_failure(settings, flow_run.name, message):
         get_run_logger().error(problem)
 
 
@@ -129,28 +134,60 @@ def refresh_warehouse(source: str = "snapshot", since: date | None = None, full:
     settings = get_settings()
     topic = check_configuration(settings, source)
     summary = report.RefreshSummary(source=source)
-    with refresh_lock(settings):
-        request = IngestRequest(settings, source, since, full,
-                                state.read_previous_state(settings), topic)
-        ingested: dict[str, Ingested] = {}
-        for spec in catalog.plan(source, stages):
-            delays = settings.source_retry_delays_seconds
-            outcome = ingest.with_options(
-                name=f"ingest-{spec.name}", retries=len(delays), retry_delay_seconds=delays or 0,
-            )(spec.name, request, return_state=True)
-            if outcome.is_failed():
-                note_failure(settings, summary, spec,
-                                    outcome.result(raise_on_failure=False))
-                continue
-            ingested[spec.name] = outcome.result()
-        build = prepare_build_database(settings)
-        run_ids = load(settings, build, ingested, source, summary)
-        summary.gates["raw"] = raw_gate(settings, build, run_ids, summary)
-        summary.dbt_status_counts = dbt_build(settings, build)
-        summary.gates["mart"] = mart_gate(settings, build)
-        publish_build(settings, build, summary)
-    _finish(settings, summary)
+    with refresh_lock(settings) as stopped:
+        for orphan in stopped:
+            get_run_logger().warning("stopped %s, left running by a killed refresh", orphan)
+        try:
+            _ingest_to_publish(settings, source, since, full, stages, topic, summary)
+        except Exception as exc:
+            if is_disk_full(exc):
+                raise _disk_full(settings) from exc
+            raise
+    try:  # the new version is live: nothing below may turn the run into a failure
+        _finish(settings, summary)
+    except Exception as exc:  # noqa: BLE001
+        warning = (f"published version {summary.published_version}, but the run summary could "
+                   f"not be completed: {type(exc).__name__}: {exc}")
+        get_run_logger().error(warning)
+        summary.warnings.append(warning)
     return summary.as_dict()
+
+
+def _ingest_to_publish(settings: Settings, source: str, since: date | None, full: bool,
+                       stages: list[str] | None, topic: Any,
+                       summary: report.RefreshSummary) -> None:
+    request = IngestRequest(settings, source, since, full,
+                            state.read_previous_state(settings), topic)
+    ingested: dict[str, Ingested] = {}
+    for spec in catalog.plan(source, stages):
+        delays = settings.source_retry_delays_seconds
+        outcome = ingest.with_options(
+            name=f"ingest-{spec.name}", retries=len(delays), retry_delay_seconds=delays or 0,
+        )(spec.name, request, return_state=True)
+        if outcome.is_failed():
+            note_failure(settings, summary, spec, outcome.result(raise_on_failure=False))
+            continue
+        ingested[spec.name] = outcome.result()
+    build = prepare_build_database(settings)
+    run_ids = load(settings, build, ingested, source, summary)
+    summary.gates["raw"] = raw_gate(settings, build, run_ids, summary)
+    summary.dbt_status_counts = dbt_build(settings, build)
+    summary.gates["mart"] = mart_gate(settings, build)
+    publish_build(settings, build, summary)
+
+
+def _disk_full(settings: Settings) -> DiskFull:
+    """One paragraph; the build copy (what filled the disk last) is removed."""
+    freed = remove_build_copy(settings)
+    try:
+        free = shutil.disk_usage(settings.data_path).free
+    except OSError:
+        free = 0
+    return DiskFull(
+        f"The disk holding {settings.data_path} is full, so this refresh stopped and nothing was "
+        f"published: the last good warehouse stays live. The build copy was removed "
+        f"({freed / 1e6:,.1f} MB freed; {free / 1e6:,.0f} MB free now). Free some space (old "
+        f"raw runs under {settings.raw_dir} can be archived) and run again.")
 
 
 def _finish(settings: Settings, summary: report.RefreshSummary) -> None:
@@ -175,3 +212,5 @@ def _finish(settings: Settings, summary: report.RefreshSummary) -> None:
         get_run_logger().warning(alert)
         if problem := report.post_alert(settings, alert):
             get_run_logger().error(problem)
+    if problem := report.settle_failure_record(settings):
+        get_run_logger().warning(problem)

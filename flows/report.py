@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from flows.landing import utc_now
+from flows.redaction import redact
 from flows.settings import Settings
 
 
@@ -53,6 +55,8 @@ class RefreshSummary:
     table_counts: dict[str, int] = field(default_factory=dict)
     warehouse: str = ""
     published_bytes: int = 0
+    published_version: str = ""
+    warnings: list[str] = field(default_factory=list)
     gates: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, int] = field(default_factory=dict)
 
@@ -74,6 +78,8 @@ def summary_markdown(summary: RefreshSummary) -> str:
         + (f" — {summary.skipped_reason}" if summary.skipped_reason else ""),
         f"- landed: {summary.records_landed} records in {summary.pages_landed} pages",
         f"- loaded: {summary.records_loaded}, rejected: {summary.records_rejected}",
+        f"- published version: `{summary.published_version or 'none'}`",
+        *(f"- warning: {w}" for w in summary.warnings),
         "",
         "| source | status | landed | loaded | rejected | note |",
         "|---|---|---:|---:|---:|---|",
@@ -104,16 +110,64 @@ def post_alert(settings: Settings, text: str) -> str | None:
     if not settings.alert_webhook_url:
         return None
     try:
-        httpx.post(settings.alert_webhook_url, json={"text": text}, timeout=10).raise_for_status()
+        httpx.post(settings.alert_webhook_url, json={"text": redact(text)},
+                   timeout=10).raise_for_status()
     except httpx.HTTPError as exc:
         return f"alert webhook failed: {type(exc).__name__}"
     return None
 
 
-def record_failure(settings: Settings, flow_run: str, message: str) -> None:
-    settings.quality_dir.mkdir(parents=True, exist_ok=True)
-    (settings.quality_dir / "last_failure.json").write_text(json.dumps(
-        {"flow_run": flow_run, "at": utc_now().isoformat(), "message": message}, indent=2))
+def failure_path(settings: Settings) -> Path:
+    return settings.quality_dir / "last_failure.json"
+
+
+def record_failure(settings: Settings, flow_run: str, message: str,
+                   alert_delivered: bool) -> str | None:
+    """Write ``last_failure.json`` (best-effort: returns a problem instead of raising, so a
+    full or read-only disk never stops the alert)."""
+    path = failure_path(settings)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(path.name + ".part")
+        aside.write_text(json.dumps({"flow_run": flow_run, "at": utc_now().isoformat(),
+                                     "message": redact(message),
+                                     "alert_delivered": alert_delivered}, indent=2))
+        aside.replace(path)
+    except OSError as exc:
+        return f"could not write {path} ({type(exc).__name__}: {exc})"
+    return None
+
+
+def alert_failure(settings: Settings, flow_run: str, message: str) -> list[str]:
+    """Tell people a run failed: the webhook first, then the file (which records whether the
+    webhook got it, so an alert lost to a network outage is sent by the next run)."""
+    problems = []
+    if problem := post_alert(settings, message):
+        problems.append(problem)
+    delivered = not problems and bool(settings.alert_webhook_url)
+    if problem := record_failure(settings, flow_run, message, delivered):
+        problems.append(problem)
+    return problems
+
+
+def settle_failure_record(settings: Settings) -> str | None:
+    """After a successful run: deliver a failure alert that never reached the webhook, then
+    clear the failure record. Returns a problem when the old alert still cannot be sent."""
+    path = failure_path(settings)
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if settings.alert_webhook_url and not record.get("alert_delivered", True):
+        late = (f"(delivered late) {record.get('message')} — the latest run, at "
+                f"{utc_now().isoformat()}, succeeded")
+        if problem := post_alert(settings, late):
+            return f"an earlier failure alert is still undelivered: {problem}"
+    try:
+        path.unlink()
+    except OSError as exc:
+        return f"could not clear {path} ({type(exc).__name__})"
+    return None
 
 
 def stale_sources_alert(summary: RefreshSummary) -> str | None:

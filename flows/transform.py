@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.errors import BuildFailed
+from flows.errors import BuildFailed, DiskFull, is_disk_full
+from flows.runlock import die_with_parent, record_child
 from flows.settings import Settings
 
 
@@ -67,11 +68,14 @@ def run_dbt(settings: Settings, args: list[str], database: Path) -> DbtResult:
         str(logs),
     ]
     (target / "run_results.json").unlink(missing_ok=True)
-    completed = subprocess.run(
-        command, env=dbt_env(settings, database), capture_output=True, text=True,
-        cwd=database.parent,
-    )
+    completed = _run_child(command, dbt_env(settings, database), database.parent)
     result = _read_run_results(target / "run_results.json", command)
+    if completed.returncode != 0 and is_disk_full(completed.stdout + completed.stderr):
+        raise DiskFull(f"dbt {' '.join(args)} ran out of disk space")
+    if (completed.returncode == 0 and args[0] == "build"
+            and not (target / "run_results.json").exists()):
+        raise BuildFailed(f"dbt {' '.join(args)} exited 0 but wrote no run_results.json; "
+                          f"nothing was published. {_tail(completed.stdout + completed.stderr)}")
     if completed.returncode != 0:
         detail = "; ".join(result.failures[:8]) or _tail(completed.stdout + completed.stderr)
         raise BuildFailed(
@@ -79,6 +83,21 @@ def run_dbt(settings: Settings, args: list[str], database: Path) -> DbtResult:
             f"{detail}. Full log: {logs / 'dbt.log'}"
         )
     return result
+
+
+def _run_child(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
+    """Run dbt in the refresh's process group, tied to its life, and recorded in the run lock
+    so that nothing outlives a killed refresh."""
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, preexec_fn=die_with_parent)
+    record_child(process.pid)
+    try:
+        stdout, stderr = process.communicate()
+    except BaseException:
+        process.kill()
+        process.wait()
+        raise
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
 
 
 def _read_run_results(path: Path, command: list[str]) -> DbtResult:

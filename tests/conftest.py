@@ -243,7 +243,7 @@ def published_copy(built_warehouse: Built, tmp_path: Path, monkeypatch) -> Setti
     from flows.settings import get_settings
 
     copy = Built(tmp_path / "published", built_warehouse.summary)
-    shutil.copytree(built_warehouse.root, copy.root,
+    shutil.copytree(built_warehouse.root, copy.root, symlinks=True,  # the published layout
                     ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp", "summary.json"))
     point_at(monkeypatch, copy.data, copy.snapshot, copy.outcomes)
     yield get_settings()

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import httpx
 import pytest
@@ -34,12 +34,9 @@ def raw_server(respond) -> Iterator[str]:
                 conn, _ = listener.accept()
             except TimeoutError:
                 continue
-            with conn:
+            with conn, suppress(OSError):
                 conn.recv(65536)
-                try:
-                    respond(conn, stop)
-                except OSError:
-                    pass
+                respond(conn, stop)
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()

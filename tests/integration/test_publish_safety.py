@@ -16,8 +16,9 @@ import psutil
 import pytest
 
 from flows.errors import GateFailed
-from flows.publish import prepare_build_database, publish, refresh_lock
+from flows.publish import prepare_build_database, publish
 from flows.refresh import refresh_warehouse
+from flows.runlock import refresh_lock
 from flows.settings import REPO_DIR, reset_settings_cache
 from flows.stages import gate_marts
 from tests.conftest import inject_studies, set_data_timestamp
