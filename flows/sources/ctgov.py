@@ -130,6 +130,9 @@ def download_archive(client: PoliteClient, dest: Path) -> int:
     return client.download(DOWNLOAD_PATH, dest, params={"format": "json.zip"})
 
 
+MAX_STUDY_BYTES = 64 * 1024**2
+
+
 def iter_archive_studies(zip_path: Path) -> Iterator[tuple[str, bytes]]:
     """Yield ``(entry name, JSON bytes)`` for every study file in the archive, one at a time.
 
@@ -149,11 +152,17 @@ def iter_archive_studies(zip_path: Path) -> Iterator[tuple[str, bytes]]:
                 continue
             try:
                 with archive.open(info) as handle:
-                    yield info.filename, handle.read()
+                    body = handle.read(MAX_STUDY_BYTES + 1)  # the declared size may lie
             except (zipfile.BadZipFile, EOFError, OSError) as exc:
                 raise SourceError(
                     f"archive {zip_path} is damaged at entry {info.filename!r}: {exc}"
                 ) from exc
+            if len(body) > MAX_STUDY_BYTES:
+                raise SourceError(
+                    f"archive {zip_path}: entry {info.filename!r} is larger than "
+                    f"{MAX_STUDY_BYTES:,} bytes once decompressed (the largest real study is a "
+                    "few MB); the archive is refused")
+            yield info.filename, body
 
 
 def study_nct_id(study: dict[str, Any]) -> Any:

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.integration
 
 MAIN = "published_outcomes.csv"
 NOTE_V2 = "v2 probe: population note edited"
+HOSTILE = "x'); drop table marts.dim_trials; -- {{ run_query('drop schema marts') }} {% if 1 %}"
 
 
 def write_sheet(path, header, rows, encoding="utf-8", extra=""):
@@ -60,6 +61,7 @@ def test_sheets_rejected_alone_reverted_withdrawn_and_cut(published_copy):
     head, tail = [dict(r) for r in rows[:-10]], [dict(r) for r in rows[-10:]]
     head[0]["population_note"] = NOTE_V2
     tail[0]["population_note"] = "Café probe (Windows-1252)"
+    tail[1]["population_note"] = HOSTILE
     write_sheet(folder / MAIN, header, head)
     write_sheet(folder / "tail.csv", header, tail, encoding="cp1252")
     write_sheet(folder / "extra_cells.csv", header, rows[:3], extra=",surplus,cells")
@@ -85,6 +87,9 @@ def test_sheets_rejected_alone_reverted_withdrawn_and_cut(published_copy):
     assert staged(settings) == [(MAIN, len(rows) - 10), ("tail.csv", 10)]
     assert staged(settings, f"population_note = '{NOTE_V2}'") == [(MAIN, 1)]
     assert staged(settings, "population_note = 'Café probe (Windows-1252)'") == [("tail.csv", 1)]
+    assert query(settings.warehouse_path,  # data never reaches SQL or Jinja: kept verbatim
+                 "select count(*) from staging.stg_outcomes__published_outcomes "
+                 "where population_note = ?", [HOSTILE]) == [(1,)]
 
     # -- 2: revert the main sheet, delete one ---------------------------------------------------
     (folder / MAIN).write_bytes(original)
