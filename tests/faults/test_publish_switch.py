@@ -148,3 +148,18 @@ def test_a_single_file_data_directory_is_migrated_without_a_gap(built_warehouse,
     assert (data / "warehouse.duckdb").is_symlink() and (data / "marts").is_symlink()
     assert published_pair(data)[0] == result.version
     reset_settings_cache()
+
+
+def test_a_quote_in_the_data_directory_path_does_not_break_sql(tmp_path, monkeypatch):
+    from flows.db import connect
+
+    data = tmp_path / "o'brien's data"
+    monkeypatch.setenv("BETACELL_DATA_DIR", str(data))
+    reset_settings_cache()
+    con = connect(data / "build" / "warehouse.duckdb", get_settings())
+    try:
+        assert con.execute("select current_setting('temp_directory')").fetchone()[0].endswith(
+            "o'brien's data/build/duckdb_tmp")
+    finally:
+        con.close()
+        reset_settings_cache()

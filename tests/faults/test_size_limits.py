@@ -80,3 +80,15 @@ def test_a_csv_sheet_with_too_many_rows_is_rejected_by_name(tmp_path):
     path.write_text("study_id\n" + "S1\n" * 11)
     with pytest.raises(SheetRejected, match=r"long.csv row 0 column \(file\): more than 10 rows"):
         read_sheet(path, max_rows=10)
+
+
+def test_a_sheet_with_a_header_and_no_rows_is_rejected_not_taken_as_a_withdrawal(tmp_path):
+    import duckdb
+
+    from flows.outcomes import load_outcome_sheet
+
+    path = tmp_path / "published_outcomes.csv"
+    path.write_text("study_id,outcome\n")
+    with pytest.raises(SheetRejected, match="the sheet has no data rows; to withdraw a sheet, "
+                                            "remove the file"):
+        load_outcome_sheet(duckdb.connect(), path, "sheets-1")
