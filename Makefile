@@ -41,7 +41,7 @@ snapshot: $(STAMP)
 	$(BIN)/python -m flows.snapshot_build ../shared/reference
 
 clean:
-	rm -rf data/build data/raw data/marts data/quality data/warehouse.duckdb
+	rm -rf data/build data/raw data/marts data/quality data/warehouse.duckdb data/published data/current
 
 ## serve: start a local Prefect server and serve the scheduled deployments (Ctrl-C stops both)
 PREFECT_PORT ?= 4200
