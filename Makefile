@@ -34,11 +34,11 @@ status: $(STAMP)
 	$(BIN)/betacell status
 
 lint: $(STAMP)
-	$(BIN)/ruff check flows tests dashboards
+	$(BIN)/ruff check flows tests dashboards tools
 
 ## snapshot: rebuild data/snapshot from ../shared/reference (maintainers only)
 snapshot: $(STAMP)
-	$(BIN)/python -m flows.snapshot_build ../shared/reference
+	$(BIN)/python -m tools.snapshot_build ../shared/reference
 
 clean:
 	rm -rf data/build data/raw data/marts data/quality data/warehouse.duckdb data/published data/current

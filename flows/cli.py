@@ -277,8 +277,18 @@ def bench(
     workdir: Annotated[str | None, typer.Option(help="Scratch directory")] = None,
     skip_pandas: Annotated[bool, typer.Option(help="Skip the pandas baseline")] = False,
 ) -> None:
-    """Benchmarks: CTgov archive -> raw -> staging; PubMed XML parsing vs pubmed-parser."""
-    from flows.bench import run_ctgov_benchmark, run_pubmed_benchmark
+    """Benchmarks: CTgov archive -> raw -> staging; PubMed XML parsing vs pubmed-parser.
+
+    A developer tool: it lives in the checkout's tools/ (not in the runtime package)."""
+    from flows.settings import REPO_DIR
+
+    if str(REPO_DIR) not in sys.path:
+        sys.path.insert(0, str(REPO_DIR))
+    try:
+        from tools.bench import run_ctgov_benchmark, run_pubmed_benchmark
+    except ImportError as exc:
+        raise typer.BadParameter(f"the benchmark needs a source checkout ({REPO_DIR}/tools): "
+                                 f"{exc}") from exc
 
     if studies:
         run_ctgov_benchmark(studies=studies, workdir=workdir, with_pandas=not skip_pandas)

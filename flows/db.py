@@ -185,10 +185,3 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(RAW_DDL)
     for statement in RAW_MIGRATIONS:
         con.execute(statement)
-
-
-def published_connection(settings: Settings) -> duckdb.DuckDBPyConnection | None:
-    """A read-only connection to the published warehouse, or None when nothing is published."""
-    if not settings.warehouse_path.exists():
-        return None
-    return duckdb.connect(str(settings.warehouse_path), read_only=True)

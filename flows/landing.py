@@ -153,10 +153,6 @@ class LandingRun:
         path = self.dir / RUN_META
         return orjson.loads(path.read_bytes()) if path.exists() else {}
 
-    def summary(self) -> dict[str, Any]:
-        path = self.dir / COMPLETE
-        return orjson.loads(path.read_bytes()) if path.exists() else {}
-
     def entries(self) -> list[ManifestEntry]:
         path = self.dir / MANIFEST
         if not path.exists():

@@ -165,13 +165,5 @@ def iter_archive_studies(zip_path: Path) -> Iterator[tuple[str, bytes]]:
             yield info.filename, body
 
 
-def study_nct_id(study: dict[str, Any]) -> Any:
-    return (
-        study.get("protocolSection", {}).get("identificationModule", {}).get("nctId")
-        if isinstance(study, dict)
-        else None
-    )
-
-
 def dumps_study(study: dict[str, Any]) -> bytes:
     return orjson.dumps(study)

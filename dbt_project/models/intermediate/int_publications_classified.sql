@@ -9,13 +9,25 @@ with publications as (
 
 links as (
 
-    select * from {{ ref('trial_publication_links') }}
+    -- every link signal; a (trial, publication) pair counts with its best signal's confidence
+    select trial_id, publication_id,
+           min(case confidence when 'high' then 1 when 'medium' then 2 else 3 end) as confidence_rank
+    from {{ ref('int_trial_publication_links') }}
+    group by trial_id, publication_id
+
+),
+
+merged_away as (
+
+    select merged_id from {{ ref('int_trial_id_merges') }} where is_merged
 
 ),
 
 trials as (
 
-    select trial_id, therapy_class from {{ ref('dim_trials') }}
+    -- the trials of dim_trials: every classified registry record not merged into another
+    select trial_id, therapy_class from {{ ref('int_trial_classification') }}
+    where trial_id not in (select merged_id from merged_away)
 
 ),
 
@@ -44,7 +56,7 @@ from_links as (
     from (
         select links.publication_id, trials.therapy_class,
                rank() over (partition by links.publication_id
-                            order by case links.confidence when 'high' then 1 when 'medium' then 2 else 3 end) as confidence_rank
+                            order by links.confidence_rank) as confidence_rank
         from links
         inner join trials using (trial_id)
         where trials.therapy_class not in ('needs_review', 'unclassified')

@@ -55,14 +55,14 @@ trial_changes as (
 publication_loads as (
 
     select publication_key, min(fetched_at) as first_loaded_at
-    from {{ source('raw_publications', 'pubmed_articles') }}
+    from {{ ref('stg_pubmed__article_loads') }}
     group by publication_key
 
 ),
 
 latest_publication_run as (
 
-    select max(fetched_at) as fetched_at from {{ source('raw_publications', 'pubmed_articles') }}
+    select max(fetched_at) as fetched_at from {{ ref('stg_pubmed__article_loads') }}
 
 ),
 
@@ -91,17 +91,17 @@ latest_sheet_run as (
 sheet_history as (
 
     select *, row_number() over (partition by sheet_file order by loaded_at desc) as recency
-    from {{ source('raw_outcomes', 'outcome_sheet_versions') }}
-    where status in ('accepted', 'withdrawn')
+    from {{ ref('stg_outcomes__sheet_versions') }}
+    where version_status in ('accepted', 'withdrawn')
 
 ),
 
 sheet_rows as (
 
     select rows.*, versions.recency, versions.run_id as version_run_id
-    from {{ source('raw_outcomes', 'outcome_sheet_rows') }} rows
+    from {{ ref('stg_outcomes__sheet_rows') }} rows
     inner join sheet_history versions using (sheet_file, sheet_sha256)
-    where versions.recency <= 2 and versions.status = 'accepted'
+    where versions.recency <= 2 and versions.version_status = 'accepted'
 
 ),
 
@@ -115,7 +115,7 @@ withdrawn_sheets as (
         sheet_history.loaded_at as changed_at
     from sheet_history, latest_sheet_run
     where sheet_history.recency = 1
-      and sheet_history.status = 'withdrawn'
+      and sheet_history.version_status = 'withdrawn'
       and sheet_history.run_id = latest_sheet_run.run_id
 
 ),

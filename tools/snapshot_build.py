@@ -1,6 +1,6 @@
 """Build the shipped offline snapshot from the curated reference facts.
 
-    python -m flows.snapshot_build ../shared/reference
+    python -m tools.snapshot_build ../shared/reference
 
 Writes ``data/snapshot/ctgov/`` in the ClinicalTrials.gov API v2 JSON shape, with only the
 fields the reference facts give (absent facts are absent keys, as the real API omits them).
