@@ -41,47 +41,6 @@ UNITS = (
     "hba1c_mmol_per_mol", "c_peptide_ng_per_ml", "c_peptide_nmol_per_l", "c_peptide_pmol_per_l",
     "iu_per_day", "iu_per_kg_per_day", "months", "as_reported",
 )
-# Linear conversions (value_to = value_from * factor + offset). C-peptide molar mass 3020.29 g/mol:
-# 1 ng/mL = 0.3311 nmol/L = 331.1 pmol/L. HbA1c IFCC (mmol/mol) = 10.929 x (NGSP % - 2.15).
-C_PEPTIDE_NMOL_PER_NG = 1 / 3.02029
-CONVERSIONS: dict[tuple[str, str], tuple[float, float]] = {
-    ("c_peptide_ng_per_ml", "c_peptide_nmol_per_l"): (C_PEPTIDE_NMOL_PER_NG, 0.0),
-    ("c_peptide_nmol_per_l", "c_peptide_ng_per_ml"): (1 / C_PEPTIDE_NMOL_PER_NG, 0.0),
-    ("c_peptide_pmol_per_l", "c_peptide_nmol_per_l"): (0.001, 0.0),
-    ("c_peptide_nmol_per_l", "c_peptide_pmol_per_l"): (1000.0, 0.0),
-    ("c_peptide_ng_per_ml", "c_peptide_pmol_per_l"): (1000 * C_PEPTIDE_NMOL_PER_NG, 0.0),
-    ("c_peptide_pmol_per_l", "c_peptide_ng_per_ml"): (0.001 / C_PEPTIDE_NMOL_PER_NG, 0.0),
-    ("hba1c_percent", "hba1c_mmol_per_mol"): (10.929, -10.929 * 2.15),
-    ("hba1c_mmol_per_mol", "hba1c_percent"): (1 / 10.929, 2.15),
-}
-CANONICAL_UNIT = {
-    "c_peptide_ng_per_ml": "c_peptide_nmol_per_l",
-    "c_peptide_pmol_per_l": "c_peptide_nmol_per_l",
-    "c_peptide_nmol_per_l": "c_peptide_nmol_per_l",
-    "hba1c_mmol_per_mol": "hba1c_percent",
-    "hba1c_percent": "hba1c_percent",
-}
-DIFFERENCE_MEASURES = {"mean_change"}
-
-
-def convert(value: float, from_unit: str, to_unit: str, *, is_difference: bool = False) -> float:
-    """Convert between controlled units; differences (changes) ignore the affine offset."""
-    if from_unit == to_unit:
-        return value
-    try:
-        factor, offset = CONVERSIONS[(from_unit, to_unit)]
-    except KeyError as exc:
-        raise ValueError(f"no conversion from {from_unit} to {to_unit}") from exc
-    return value * factor + (0.0 if is_difference else offset)
-
-
-def normalised_value(value: float | None, unit: str, measure: str) -> tuple[float | None, str]:
-    canonical = CANONICAL_UNIT.get(unit, unit)
-    if value is None:
-        return None, canonical
-    return convert(value, unit, canonical, is_difference=measure in DIFFERENCE_MEASURES), canonical
-
-
 class OutcomeRow(BaseModel):
     """One extraction-sheet row. Text '' means not reported and becomes None."""
 

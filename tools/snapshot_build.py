@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from flows.registry_ids import find_registry_ids
 from flows.settings import REPO_DIR
 
 INTERVENTION_TYPES = {
@@ -146,12 +147,6 @@ def build(reference_dir: Path, snapshot_dir: Path) -> int:
     return len(studies)
 
 
-REGISTRY_ID = re.compile(
-    r"NCT\d{8}|ChiCTR(?:-[A-Z]{2,4}-\d{8}|\d{10})|IRCT\d{10,16}N\d{1,3}|ISRCTN\d{8}"
-    r"|ACTRN\d{14}|DRKS\d{8}|CTRI/\d{4}/\d{2,3}/\d{6}|jRCT[a-z]?\d{10}"
-)
-
-
 def _first_author(value: str) -> tuple[str, str | None]:
     """'Shapiro AMJ' -> ('Shapiro', 'AMJ'); 'Reichman' -> ('Reichman', None)."""
     parts = value.strip().split()
@@ -210,7 +205,7 @@ def build_publications(reference_dir: Path, snapshot_dir: Path) -> int:
         writer = csv.writer(handle)
         writer.writerow(["pmid", "doi", "trial_id", "trial_id_as_curated", "source"])
         for pub in publications:
-            for trial_id in REGISTRY_ID.findall(pub["trial_id"]):
+            for _, trial_id in find_registry_ids(pub["trial_id"]):
                 writer.writerow([pub["pmid"], pub["doi"].lower(), trial_id, pub["trial_id"],
                                  pub["source"]])
     return len(publications)

@@ -8,10 +8,7 @@ from pathlib import Path
 import pytest
 
 from flows.outcomes import (
-    CONVERSIONS,
     SheetRejected,
-    convert,
-    normalised_value,
     read_sheet,
     validate_rows,
 )
@@ -107,29 +104,18 @@ def test_xlsx_sheets_are_read_like_csv(tmp_path: Path):
     ]
 
 
-def test_c_peptide_and_hba1c_conversions():
-    assert convert(1.0, "c_peptide_ng_per_ml", "c_peptide_nmol_per_l") == pytest.approx(0.33109, 1e-4)
-    assert convert(1.0, "c_peptide_ng_per_ml", "c_peptide_pmol_per_l") == pytest.approx(331.09, 1e-4)
-    assert convert(331.09, "c_peptide_pmol_per_l", "c_peptide_ng_per_ml") == pytest.approx(1.0, 1e-4)
-    assert convert(0.2, "c_peptide_nmol_per_l", "c_peptide_pmol_per_l") == pytest.approx(200)
-    assert convert(7.0, "hba1c_percent", "hba1c_mmol_per_mol") == pytest.approx(53.0, abs=0.1)
-    assert convert(48.0, "hba1c_mmol_per_mol", "hba1c_percent") == pytest.approx(6.54, abs=0.01)
-    # a change of 1 percentage point is 10.929 mmol/mol: no offset for differences
-    assert convert(-1.0, "hba1c_percent", "hba1c_mmol_per_mol", is_difference=True) == pytest.approx(-10.929)
-    for (a, b) in CONVERSIONS:
-        if (b, a) in CONVERSIONS:
-            assert convert(convert(5.0, a, b), b, a) == pytest.approx(5.0)
-    assert normalised_value(0.5, "c_peptide_ng_per_ml", "median") == (pytest.approx(0.16555, 1e-4),
-                                                                      "c_peptide_nmol_per_l")
-
-
-def test_dbt_conversion_seed_matches_python():
+def test_the_conversion_seed_encodes_the_physical_constants():
+    """Units are converted once, in dbt, from seed unit_conversions: check its factors against
+    C-peptide's molar mass (3020.29 g/mol) and the IFCC-NGSP master equation."""
     seed = REPO_DIR / "dbt_project" / "seeds" / "unit_conversions.csv"
-    for row in csv.DictReader(seed.open()):
-        if row["from_unit"] == row["to_unit"]:
-            continue
-        expected = convert(10.0, row["from_unit"], row["to_unit"])
-        assert 10.0 * float(row["factor"]) + float(row["offset_value"]) == pytest.approx(expected, 1e-6)
+    rows = {(r["from_unit"], r["to_unit"]): (float(r["factor"]), float(r["offset_value"]))
+            for r in csv.DictReader(seed.open())}
+    assert rows[("c_peptide_ng_per_ml", "c_peptide_nmol_per_l")] == (
+        pytest.approx(1 / 3.02029, 1e-6), 0.0)
+    assert rows[("c_peptide_pmol_per_l", "c_peptide_nmol_per_l")] == (0.001, 0.0)
+    factor, offset = rows[("hba1c_mmol_per_mol", "hba1c_percent")]
+    assert 53.0 * factor + offset == pytest.approx(7.0, abs=0.01)  # 53 mmol/mol is 7.0 %
+    assert factor == pytest.approx(1 / 10.929, 1e-6)
 
 
 def test_shipped_sheet_loads_without_errors():
