@@ -205,8 +205,9 @@ def _read_csv(path: Path, max_rows: int) -> list[dict[str, Any]]:
     for number, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=1):
         if number > max_rows:
             raise _too_many_rows(path, max_rows)
-        if None in row:
-            row[EXTRA_CELLS] = str(len(row.pop(None)))
+        extra = [cell for cell in row.pop(None, None) or [] if cell and cell.strip()]
+        if extra:  # trailing empty cells (a trailing comma) are harmless
+            row[EXTRA_CELLS] = str(len(extra))
         rows.append({k: ("" if v is None else v) for k, v in row.items()})
     if encoding != "utf-8-sig" and rows:
         rows[0]["(encoding)"] = encoding

@@ -99,9 +99,10 @@ def parse_csv_export(content: bytes, name: str = "export.csv",
             for row in reader:
                 record = {_normalise_key(k): _clean_text(v) for k, v in row.items()
                           if k and isinstance(v, str)}
-                if None in row:
+                extra = [cell for cell in row.get(None) or [] if cell and cell.strip()]
+                if extra:  # trailing empty cells (a trailing comma) are harmless
                     record["_parse_problem"] = (
-                        f"{name} line {reader.line_num}: {len(row[None])} more cell(s) than the "
+                        f"{name} line {reader.line_num}: {len(extra)} more cell(s) than the "
                         "header; the row is not trusted")
                 yield record
         except csv.Error as exc:

@@ -39,6 +39,11 @@ def test_a_row_with_extra_cells_is_marked_not_truncated():
                                      "not trusted")
 
 
+def test_a_trailing_comma_is_not_an_extra_cell():
+    (record,) = ictrp.parse_csv_export((HEADER + "IRCT1,ok,IRCT,Iran,\n").encode(), "t.csv")
+    assert "_parse_problem" not in record and record["Countries"] == "Iran"
+
+
 def test_a_field_over_128_kib_is_read_and_a_monstrous_one_is_refused_by_line():
     long_text = "x" * 200_000
     (record,) = ictrp.parse_csv_export((HEADER + f"IRCT1,{long_text},IRCT,Iran\n").encode(), "a.csv")

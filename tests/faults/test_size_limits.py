@@ -92,3 +92,10 @@ def test_a_sheet_with_a_header_and_no_rows_is_rejected_not_taken_as_a_withdrawal
     with pytest.raises(SheetRejected, match="the sheet has no data rows; to withdraw a sheet, "
                                             "remove the file"):
         load_outcome_sheet(duckdb.connect(), path, "sheets-1")
+
+
+def test_trailing_empty_cells_in_a_sheet_are_not_extra_cells(tmp_path):
+    path = tmp_path / "trailing.csv"
+    path.write_text("study_id,outcome\nS1,death,\nS2,death,,\n")
+    assert read_sheet(path) == [{"study_id": "S1", "outcome": "death"},
+                                {"study_id": "S2", "outcome": "death"}]
