@@ -1,8 +1,8 @@
-{#- EU CTIS trials (search row + retrieve detail), newest per ctNumber. Not yet merged into
-    dim_trials: CTIS numbers are matched through secondary ids once the records carry them. -#}
+{#- EU CTIS trials (search row + retrieve detail), newest per ctNumber. Not yet in dim_trials
+    (open work: CTIS-only trials are not yet unioned into the trial dimension). -#}
 with source as (
 
-    select * from {{ source('raw_registries', 'ctis_trials') }}
+    select * from {{ source('raw_ctis', 'ctis_trials') }}
 
 ),
 
