@@ -97,6 +97,11 @@ class Settings(BaseSettings):
     s3_url_style: Literal["path", "vhost"] = "vhost"
     s3_use_ssl: bool = True
 
+    # Parallel stages on Dask (flows/parallel.py): a local cluster of this many worker
+    # processes, or an existing cluster's scheduler address (tcp://host:8786)
+    dask_workers: int = Field(default=2, ge=1)
+    dask_address: str | None = None
+
     @field_validator("lake_include", mode="before")
     @classmethod
     def _lake_schemas(cls, value: object) -> object:
