@@ -4,6 +4,8 @@ same, byte-identical Parquet as parsing in this process."""
 from __future__ import annotations
 
 import os
+import sys
+import types
 
 import polars as pl
 import pytest
@@ -16,10 +18,15 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def api_in_env(prefect_harness, monkeypatch):
-    """Dask worker processes find the session's Prefect API through the environment."""
+    """Dask worker processes find the session's Prefect API through the environment.
+
+    They are spawned, and spawn re-runs the parent's ``__main__`` file in each child; in a test
+    process that may be whatever script an earlier test ran as ``__main__`` (the Streamlit page
+    tests leave a dashboard page there), so give the children a clean ``__main__``."""
     from prefect.settings import PREFECT_API_URL
 
     monkeypatch.setenv("PREFECT_API_URL", PREFECT_API_URL.value())
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
 
 
 def test_one_and_two_dask_workers_give_identical_parquet(api_in_env, tmp_path):
