@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import progress, report, state
+from flows import lake, progress, report, state
 from flows.db import connect
 from flows.errors import DiskFull, SourceError, is_disk_full
 from flows.preflight import check_configuration
@@ -105,6 +105,17 @@ def publish_build(settings: Settings, build: Path, summary: report.RefreshSummar
         summary.warnings.append(warning)
 
 
+@task(name="lake-publish", cache_policy=NO_CACHE)
+def lake_publish(settings: Settings) -> dict[str, Any]:
+    """After the single-file publish: the published warehouse -> one DuckLake snapshot."""
+    from prefect.runtime import flow_run
+
+    result = lake.publish_run(settings, str(flow_run.get_id() or "manual"), flow_run.get_name())
+    get_run_logger().info("lake: snapshot %s, %s tables (attempt %s)", result.snapshot_id,
+                          len(result.tables), result.attempts)
+    return result.as_dict()
+
+
 def _gate_report(gate: str, result) -> dict[str, Any]:
     for warning in result.warnings:
         get_run_logger().warning("%s gate warning: %s", gate, warning)
@@ -133,6 +144,8 @@ def refresh_warehouse(source: str = "snapshot", since: date | None = None, full:
     """
     settings = get_settings()
     topic = check_configuration(settings, source)
+    if settings.lake_catalog:
+        lake.check(settings)
     summary = report.RefreshSummary(source=source)
     with refresh_lock(settings) as stopped:
         for orphan in stopped:
@@ -174,6 +187,8 @@ def _ingest_to_publish(settings: Settings, source: str, since: date | None, full
     summary.dbt_status_counts = dbt_build(settings, build)
     summary.gates["mart"] = mart_gate(settings, build)
     publish_build(settings, build, summary)
+    if settings.lake_catalog:  # after the single file is published; one lake snapshot
+        lake_publish(settings)
 
 
 def _disk_full(settings: Settings) -> DiskFull:

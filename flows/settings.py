@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -92,6 +92,35 @@ class Settings(BaseSettings):
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int = Field(default=2, ge=1)
 
+    # Lakehouse (optional; see README "Scaling out"). Unset catalog = single file only.
+    # The catalog as DuckDB takes it after ``ducklake:`` (postgres:dbname=... host=... user=...,
+    # or a local *.ducklake file); the data path is s3://bucket/prefix/ or a local directory.
+    lake_catalog: str | None = None
+    lake_data_path: str | None = None
+    # Schemas copied to the lake besides marts, e.g. "raw,staging"
+    lake_include: Annotated[list[str], NoDecode] = Field(default=[])
+    lake_publish_attempts: int = Field(
+        default=5, ge=1, description="Whole-transaction attempts when writers conflict")
+    # S3-compatible object storage for the lake's data files
+    s3_endpoint: str | None = None
+    s3_key_id: str | None = None
+    s3_secret: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    s3_url_style: Literal["path", "vhost"] = "vhost"
+    s3_use_ssl: bool = True
+
+    # Parallel stages on Dask (flows/parallel.py): a local cluster of this many worker
+    # processes, or an existing cluster's scheduler address (tcp://host:8786)
+    dask_workers: int = Field(default=2, ge=1)
+    dask_address: str | None = None
+
+    @field_validator("lake_include", mode="before")
+    @classmethod
+    def _lake_schemas(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
     @field_validator("critical_sources", "source_retry_delays_seconds", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
@@ -160,7 +189,8 @@ def get_settings() -> Settings:
         raise BetacellError(f"invalid settings: {problems}") from None
     except SettingsError as exc:
         raise BetacellError(f"invalid settings: {exc}") from None
-    register_secret(settings.ncbi_api_key)
+    for secret in (settings.ncbi_api_key, getattr(settings, "s3_secret", None)):
+        register_secret(secret)
     return settings
 
 

