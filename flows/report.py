@@ -38,6 +38,9 @@ class SourceReport:
 @dataclass
 class RefreshSummary:
     source: str
+    refresh_id: str = ""
+    started_at: Any = field(default_factory=utc_now)
+    nothing_changed: bool = False
     mode: str = ""
     run_id: str | None = None
     skipped_reason: str | None = None
