@@ -116,7 +116,12 @@ def publish(settings: Settings, build: Path) -> PublishResult:
         _fsync_dir(root)
         _switch(settings, final)
     except BaseException as exc:
+        if published_version(settings) == version:  # the switch happened: the version is live
+            raise BetacellError(
+                f"version {version} is published and live, but finishing the publish failed "
+                f"({type(exc).__name__}: {exc})") from exc
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
         if isinstance(exc, OSError):
             raise BetacellError(
                 f"publishing failed before the switch ({type(exc).__name__}: {exc}); nothing was "
@@ -152,10 +157,20 @@ def _export(settings: Settings, build: Path, marts_dir: Path, version: str) -> l
 def _switch(settings: Settings, version_dir: Path) -> None:
     """Point ``data/current`` at the new version (atomic), then make sure the stable paths
     ``data/warehouse.duckdb`` and ``data/marts`` go through ``current``."""
+    _quarantine_stray_wal(settings)
     _replace_with_symlink(current_link(settings), Path("published") / version_dir.name)
     _replace_with_symlink(settings.warehouse_path, Path("current") / "warehouse.duckdb")
     _replace_with_symlink(settings.marts_dir, Path("current") / "marts")
     _fsync_dir(settings.data_path)
+
+
+def _quarantine_stray_wal(settings: Settings) -> None:
+    """A write-ahead log beside the stable path comes from someone who opened the published
+    file read-write; DuckDB would replay it into whatever version the link points at next.
+    It is moved aside (kept for inspection), never replayed."""
+    wal = settings.warehouse_path.with_name(settings.warehouse_path.name + ".wal")
+    if wal.exists():
+        os.replace(wal, wal.with_name(f"{wal.name}.stray-{new_version_id()}"))
 
 
 def _replace_with_symlink(path: Path, target: Path) -> None:
