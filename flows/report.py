@@ -171,9 +171,7 @@ def settle_failure_record(settings: Settings) -> str | None:
     """After a successful run: deliver a failure alert that never reached the webhook, then
     clear the failure record. Returns a problem when the old alert still cannot be sent."""
     path = failure_path(settings)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
+    if not path.exists():
         return None
     if settings.alert_webhook_url:
         for message in _undelivered(path):
