@@ -132,6 +132,12 @@ create table if not exists raw.reference_checks (
     checked_at    timestamptz not null
 );
 
+create table if not exists raw.refreshes (
+    refresh_id  varchar not null,    -- one row per refresh that built the warehouse
+    started_at  timestamptz not null,
+    mode        varchar
+);
+
 create table if not exists raw.ingest_runs (
     run_id           varchar not null,
     source           varchar not null,

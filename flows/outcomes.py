@@ -167,11 +167,12 @@ def _read_xlsx(path: Path, max_rows: int) -> list[dict[str, Any]]:
 
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:
-        lines = workbook.active.iter_rows(values_only=True)
+        sheet = _data_tab(path, workbook)
+        lines = sheet.iter_rows(values_only=True)
         first = next(lines, None)
         if first is None:
             return []
-        header = [str(h).strip() if h is not None else "" for h in first]
+        header = _check_header([str(h).strip() if h is not None else "" for h in first], path)
         rows = []
         for number, values in enumerate(lines, start=1):
             if number > max_rows:
@@ -180,15 +181,39 @@ def _read_xlsx(path: Path, max_rows: int) -> list[dict[str, Any]]:
                 continue
             row = {h: ("" if v is None else str(v)) for h, v in zip(header, values, strict=False)
                    if h}
-            extra = [v for v in values[len(header):] if v not in (None, "")]
-            extra += [v for h, v in zip(header, values, strict=False) if not h and v not in
-                      (None, "")]
+            extra = [v for v in values[len(header):] if v is not None and str(v).strip()]
+            extra += [v for h, v in zip(header, values, strict=False)
+                      if not h and v is not None and str(v).strip()]
             if extra:
                 row[EXTRA_CELLS] = str(len(extra))
             rows.append(row)
         return rows
     finally:
         workbook.close()
+
+
+def _data_tab(path: Path, workbook: Any) -> Any:
+    """The tab holding the sheet: the only tab with data, or the one named "outcomes" — never
+    whichever tab happened to be active when the workbook was saved."""
+    named = [ws for ws in workbook.worksheets if ws.title.strip().lower() == "outcomes"]
+    if named:
+        return named[0]
+    with_data = [ws for ws in workbook.worksheets if (ws.max_row or 0) > 1]
+    if len(with_data) > 1:
+        raise unreadable(path, "the workbook has several tabs with data ("
+                         + ", ".join(repr(ws.title) for ws in with_data)
+                         + "); name the one to load 'outcomes' or remove the others")
+    return with_data[0] if with_data else workbook.worksheets[0]
+
+
+def _check_header(header: list[str], path: Path) -> list[str]:
+    """A column named twice would silently overwrite the first: reject the sheet instead."""
+    named = [h for h in header if h]
+    twice = sorted({h for h in named if named.count(h) > 1})
+    if twice:
+        raise unreadable(path, f"column(s) {', '.join(twice)} appear more than once in the "
+                               "header; one would silently overwrite the other")
+    return header
 
 
 def _read_csv(path: Path, max_rows: int) -> list[dict[str, Any]]:
@@ -202,9 +227,15 @@ def _read_csv(path: Path, max_rows: int) -> list[dict[str, Any]]:
     else:
         raise unreadable(path, "the text is neither UTF-8 nor Windows-1252; save it as UTF-8")
     rows = []
-    for number, row in enumerate(csv.DictReader(io.StringIO(text, newline="")), start=1):
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    _check_header([h.strip() for h in reader.fieldnames or []], path)
+    for number, row in enumerate(reader, start=1):
         if number > max_rows:
             raise _too_many_rows(path, max_rows)
+        if "" in row:  # a column without a header: harmless when empty, else an extra cell
+            stray = row.pop("")
+            if stray and stray.strip():
+                row.setdefault(None, []).append(stray)
         extra = [cell for cell in row.pop(None, None) or [] if cell and cell.strip()]
         if extra:  # trailing empty cells (a trailing comma) are harmless
             row[EXTRA_CELLS] = str(len(extra))
@@ -429,10 +460,21 @@ def withdraw_missing_sheets(con: duckdb.DuckDBPyConnection, present: set[str],
     return withdrawn
 
 
-def load_outcome_sheet(con: duckdb.DuckDBPyConnection, path: Path, run_id: str) -> dict[str, Any]:
-    """Validate and load one sheet as a new version; reject it whole on any error."""
+def load_outcome_sheet(con: duckdb.DuckDBPyConnection, path: Path, run_id: str,
+                       seen: dict[str, str] | None = None) -> dict[str, Any]:
+    """Validate and load one sheet as a new version; reject it whole on any error. ``seen``
+    maps the content hashes of this run's other sheets to their names: a copy of a sheet under
+    another name is rejected (it would count every row twice)."""
     ensure_raw_schema(con)
-    digest = sheet_sha256(path)
+    try:
+        digest = sheet_sha256(path)
+    except OSError as exc:
+        raise unreadable(path, f"cannot be read ({type(exc).__name__}: {exc})") from exc
+    if seen is not None:
+        if digest in seen:
+            raise unreadable(path, f"the same content as {seen[digest]}: a copy would count "
+                                   "every row twice; remove one of them")
+        seen[digest] = path.name
     current = current_sheet_version(con, path.name)
     if current == digest:
         return {"status": "unchanged", "rows": 0, "warnings": 0, "sheet_sha256": digest}

@@ -18,6 +18,7 @@ key-value metadata (``betacell_version``), the database in ``meta.published_vers
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -107,7 +108,7 @@ def publish(settings: Settings, build: Path) -> PublishResult:
         root.mkdir(parents=True, exist_ok=True)
         _migrate_single_file_layout(settings)
         (staging / "marts").mkdir(parents=True)
-        exported = _export(build, staging / "marts", version)
+        exported = _export(settings, build, staging / "marts", version)
         size = build.stat().st_size
         os.replace(build, staging / "warehouse.duckdb")
         _fsync_tree(staging)
@@ -115,7 +116,12 @@ def publish(settings: Settings, build: Path) -> PublishResult:
         _fsync_dir(root)
         _switch(settings, final)
     except BaseException as exc:
+        if published_version(settings) == version:  # the switch happened: the version is live
+            raise BetacellError(
+                f"version {version} is published and live, but finishing the publish failed "
+                f"({type(exc).__name__}: {exc})") from exc
         shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(final, ignore_errors=True)
         if isinstance(exc, OSError):
             raise BetacellError(
                 f"publishing failed before the switch ({type(exc).__name__}: {exc}); nothing was "
@@ -127,10 +133,10 @@ def publish(settings: Settings, build: Path) -> PublishResult:
     return result
 
 
-def _export(build: Path, marts_dir: Path, version: str) -> list[str]:
+def _export(settings: Settings, build: Path, marts_dir: Path, version: str) -> list[str]:
     con = duckdb.connect(str(build))
     try:
-        _stamp_version(con, version)
+        _stamp_version(con, version, code_fingerprint(settings))
         con.execute("checkpoint")
         marts = list_marts(con)
         for mart in marts:
@@ -151,10 +157,20 @@ def _export(build: Path, marts_dir: Path, version: str) -> list[str]:
 def _switch(settings: Settings, version_dir: Path) -> None:
     """Point ``data/current`` at the new version (atomic), then make sure the stable paths
     ``data/warehouse.duckdb`` and ``data/marts`` go through ``current``."""
+    _quarantine_stray_wal(settings)
     _replace_with_symlink(current_link(settings), Path("published") / version_dir.name)
     _replace_with_symlink(settings.warehouse_path, Path("current") / "warehouse.duckdb")
     _replace_with_symlink(settings.marts_dir, Path("current") / "marts")
     _fsync_dir(settings.data_path)
+
+
+def _quarantine_stray_wal(settings: Settings) -> None:
+    """A write-ahead log beside the stable path comes from someone who opened the published
+    file read-write; DuckDB would replay it into whatever version the link points at next.
+    It is moved aside (kept for inspection), never replayed."""
+    wal = settings.warehouse_path.with_name(settings.warehouse_path.name + ".wal")
+    if wal.exists():
+        os.replace(wal, wal.with_name(f"{wal.name}.stray-{new_version_id()}"))
 
 
 def _replace_with_symlink(path: Path, target: Path) -> None:
@@ -217,18 +233,53 @@ def published_version(settings: Settings) -> str | None:
     return Path(os.readlink(link)).name if link.is_symlink() else None
 
 
-def _stamp_version(con: duckdb.DuckDBPyConnection, version: str) -> None:
-    """meta.published_version: one row naming this version and the row count of every mart, so
-    a reader can check that what it reads belongs together."""
+def _stamp_version(con: duckdb.DuckDBPyConnection, version: str, fingerprint: str) -> None:
+    """meta.published_version: one row naming this version, the row count of every mart (so a
+    reader can check that what it reads belongs together) and the fingerprint of the code that
+    built it (so a run with nothing new can tell it need not rebuild)."""
     counts = {m: con.execute(f'select count(*) from {MARTS_SCHEMA}."{m}"').fetchone()[0]
               for m in list_marts(con)}
     con.execute("create schema if not exists meta")
     con.execute(
         "create or replace table meta.published_version as select "
         "cast(? as varchar) as version_id, now() as published_at, "
-        "cast(? as json) as mart_row_counts",
-        [version, json.dumps(counts)],
+        "cast(? as json) as mart_row_counts, cast(? as varchar) as code_fingerprint",
+        [version, json.dumps(counts), fingerprint],
     )
+
+
+BUILD_INPUTS = ("dbt_project/models", "dbt_project/macros", "dbt_project/seeds",
+                "dbt_project/snapshots", "dbt_project/tests", "dbt_project/dbt_project.yml",
+                "expectations/gx", "flows/quality.py")
+
+
+def code_fingerprint(settings: Settings) -> str:
+    """sha256 over everything that shapes the warehouse from raw data: the dbt project, the
+    quality suites and the search topic. A change in any of them means a rebuild."""
+    from flows.settings import REPO_DIR
+
+    digest = hashlib.sha256()
+    paths = [settings.topic_file]
+    for name in BUILD_INPUTS:
+        path = REPO_DIR / name
+        paths += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for path in paths:
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.name).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def published_fingerprint(settings: Settings) -> str | None:
+    """The code fingerprint of the published version (None before fingerprints existed)."""
+    if not settings.warehouse_path.exists():
+        return None
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute("select code_fingerprint from meta.published_version").fetchone()[0]
+    except (duckdb.Error, TypeError):
+        return None
+    finally:
+        con.close()
 
 
 def _fsync_tree(root: Path) -> None:

@@ -22,7 +22,12 @@ from flows import lake, progress, report, state
 from flows.db import connect
 from flows.errors import DiskFull, SourceError, is_disk_full
 from flows.preflight import check_configuration
-from flows.publish import prepare_build_database, publish, remove_build_copy
+from flows.publish import (
+    prepare_build_database,
+    publish,
+    published_version,
+    remove_build_copy,
+)
 from flows.runlock import refresh_lock
 from flows.settings import Settings, get_settings
 from flows.sources import catalog
@@ -32,7 +37,9 @@ from flows.stages import (
     gate_raw,
     load_sources,
     note_failure,
+    nothing_changed,
     record_failures,
+    record_refresh,
     resolve_references,
 )
 from flows.transform import run_dbt
@@ -63,6 +70,7 @@ def load(settings: Settings, build: Path, ingested: dict[str, Ingested], mode: s
          summary: report.RefreshSummary) -> dict[str, list[str]]:
     con = connect(build, settings)
     try:
+        record_refresh(con, summary)
         run_ids = load_sources(con, settings, ingested, summary)
         resolve_references(con, settings, mode, summary, run_ids)
         return run_ids
@@ -146,7 +154,7 @@ def refresh_warehouse(source: str = "snapshot", since: date | None = None, full:
     topic = check_configuration(settings, source)
     if settings.lake_catalog:
         lake.check(settings)
-    summary = report.RefreshSummary(source=source)
+    summary = report.RefreshSummary(source=source, refresh_id=_refresh_id())
     with refresh_lock(settings) as stopped:
         for orphan in stopped:
             get_run_logger().warning("stopped %s, left running by a killed refresh", orphan)
@@ -183,12 +191,27 @@ def _ingest_to_publish(settings: Settings, source: str, since: date | None, full
         ingested[spec.name] = outcome.result()
     build = prepare_build_database(settings)
     run_ids = load(settings, build, ingested, source, summary)
+    if not full and nothing_changed(settings, summary):
+        summary.nothing_changed = True
+        summary.skipped_reason = (
+            f"nothing changed since the published version "
+            f"{published_version(settings) or '(unversioned)'}: no new record, sheet or id, and "
+            "the same code and topic; nothing rebuilt or republished")
+        remove_build_copy(settings)
+        get_run_logger().info(summary.skipped_reason)
+        return
     summary.gates["raw"] = raw_gate(settings, build, run_ids, summary)
     summary.dbt_status_counts = dbt_build(settings, build)
     summary.gates["mart"] = mart_gate(settings, build)
     publish_build(settings, build, summary)
     if settings.lake_catalog:  # after the single file is published; one lake snapshot
         lake_publish(settings)
+
+
+def _refresh_id() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.get_name() or flow_run.get_id() or f"{report.utc_now():%Y%m%dT%H%M%S%fZ}")
 
 
 def _disk_full(settings: Settings) -> DiskFull:
@@ -208,7 +231,8 @@ def _disk_full(settings: Settings) -> DiskFull:
 def _finish(settings: Settings, summary: report.RefreshSummary) -> None:
     if ctgov := summary.sources.get("ctgov"):
         summary.mode, summary.run_id = ctgov.mode, (ctgov.run_ids or [None])[0]
-        summary.skipped_reason = ctgov.message if ctgov.status == "skipped" else None
+        if not summary.nothing_changed:
+            summary.skipped_reason = ctgov.message if ctgov.status == "skipped" else None
         summary.pages_landed, summary.resumed_from_page = (ctgov.pages_landed,
                                                            ctgov.resumed_from_page)
         summary.records_landed = ctgov.records_landed
@@ -219,7 +243,7 @@ def _finish(settings: Settings, summary: report.RefreshSummary) -> None:
     summary.publications_loaded = {name: summary.sources[name].records_loaded
                                    for name in ("pubmed", "europepmc") if name in summary.sources}
     summary.table_counts = state.published_table_counts(settings)
-    summary.changes = state.published_changes(settings)
+    summary.changes = {} if summary.nothing_changed else state.published_changes(settings)
     create_markdown_artifact(key="refresh-warehouse-summary",
                              markdown=report.summary_markdown(summary),
                              description="What the last refresh built")

@@ -16,6 +16,7 @@ import orjson
 import polars as pl
 
 from flows.db import ensure_raw_schema
+from flows.errors import SourceError
 from flows.landing import LandingRun, new_run_id, utc_now
 from flows.load import record_ledger
 from flows.settings import Settings
@@ -78,7 +79,11 @@ def ingest_ictrp(settings: Settings, source: str = "snapshot") -> RegistryIngest
     run.start({"run_id": run.run_id, "source": "ictrp", "inbox": str(inbox)})
     outcome = RegistryIngest("ictrp", run, [p.name for p, _ in new])
     for page, (path, digest) in enumerate(new, start=1):
-        export = ictrp.read_export(path)
+        try:
+            export = ictrp.read_export(path)
+        except (SourceError, OSError) as exc:  # this file alone is rejected, with the reason
+            export = ictrp.Export([{"_parse_problem": f"{path.name}: the whole file was "
+                                    f"refused: {exc}"}], "refused")
         records = [orjson.dumps(r) for r in export.records]
         run.land_records(records, page=page, query={"file": path.name, "sha256": digest,
                                                     "encoding": export.encoding},
@@ -130,8 +135,10 @@ def load_registry_run(con: duckdb.DuckDBPyConnection, landing: LandingRun, *, id
                    [landing.run_id]).fetchone()[0]:
         return {"loaded": 0, "rejected": 0}
     rows, rejects = [], []
-    first_seen: dict[str, tuple[str, int, bytes]] = {}
     for entry in landing.entries():
+        # a duplicate id within one export is a conflict; across exports, the later export
+        # is the newer version (staging keeps the newest per id)
+        first_seen: dict[str, tuple[str, int, bytes]] = {}
         source_file = f"{landing.source}/{landing.run_id}/{entry.file}"
         for line_no, line in enumerate(landing.iter_lines(entry), start=1):
             record = orjson.loads(line)

@@ -38,6 +38,9 @@ class SourceReport:
 @dataclass
 class RefreshSummary:
     source: str
+    refresh_id: str = ""
+    started_at: Any = field(default_factory=utc_now)
+    nothing_changed: bool = False
     mode: str = ""
     run_id: str | None = None
     skipped_reason: str | None = None
@@ -127,15 +130,29 @@ def record_failure(settings: Settings, flow_run: str, message: str,
     full or read-only disk never stops the alert)."""
     path = failure_path(settings)
     try:
+        undelivered = _undelivered(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         aside = path.with_name(path.name + ".part")
         aside.write_text(json.dumps({"flow_run": flow_run, "at": utc_now().isoformat(),
                                      "message": redact(message),
-                                     "alert_delivered": alert_delivered}, indent=2))
+                                     "alert_delivered": alert_delivered,
+                                     "undelivered_earlier": undelivered}, indent=2))
         aside.replace(path)
     except OSError as exc:
         return f"could not write {path} ({type(exc).__name__}: {exc})"
     return None
+
+
+def _undelivered(path: Path) -> list[str]:
+    """Messages of earlier failures whose alert never reached the webhook (kept until sent)."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return []
+    earlier = list(record.get("undelivered_earlier") or [])
+    if not record.get("alert_delivered", True) and record.get("message"):
+        earlier.append(record["message"])
+    return earlier[-20:]
 
 
 def alert_failure(settings: Settings, flow_run: str, message: str) -> list[str]:
@@ -154,15 +171,14 @@ def settle_failure_record(settings: Settings) -> str | None:
     """After a successful run: deliver a failure alert that never reached the webhook, then
     clear the failure record. Returns a problem when the old alert still cannot be sent."""
     path = failure_path(settings)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
+    if not path.exists():
         return None
-    if settings.alert_webhook_url and not record.get("alert_delivered", True):
-        late = (f"(delivered late) {record.get('message')} — the latest run, at "
-                f"{utc_now().isoformat()}, succeeded")
-        if problem := post_alert(settings, late):
-            return f"an earlier failure alert is still undelivered: {problem}"
+    if settings.alert_webhook_url:
+        for message in _undelivered(path):
+            late = (f"(delivered late) {message} — the latest run, at "
+                    f"{utc_now().isoformat()}, succeeded")
+            if problem := post_alert(settings, late):
+                return f"an earlier failure alert is still undelivered: {problem}"
     try:
         path.unlink()
     except OSError as exc:

@@ -110,7 +110,7 @@ def refresh_lock(settings: Settings) -> Iterator[list[str]]:
         me = psutil.Process()
         record = {"holder": {**_identity(me), "host": socket.gethostname(),
                              "started_at": utc_now().isoformat()},
-                  "children": [_identity(c) for c in _descendants(me)]}
+                  "children": [_identity(c) for c in _descendants(me) if _is_prefect_server(c)]}
         _write(fd, record)
         _held.update(fd=fd, path=path, record=record)
         try:
@@ -149,6 +149,16 @@ def _descendants(process: psutil.Process) -> list[psutil.Process]:
         return process.children(recursive=True)
     except psutil.Error:
         return []
+
+
+def _is_prefect_server(process: psutil.Process) -> bool:
+    """The temporary Prefect server a bare run starts (the only child that exists before the
+    flow takes the lock). Anything else running under the same parent is not ours to stop."""
+    try:
+        command = " ".join(process.cmdline())
+    except psutil.Error:
+        return False
+    return "uvicorn" in command and "prefect.server" in command
 
 
 def record_child(pid: int) -> None:

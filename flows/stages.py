@@ -145,3 +145,28 @@ def resolve_references(con: duckdb.DuckDBPyConnection, settings: Settings, mode:
             note_failure(settings, summary, spec, exc)
             continue
         run_ids.setdefault(source, []).extend(loaded.run_ids)
+
+
+def record_refresh(con: duckdb.DuckDBPyConnection, summary: RefreshSummary) -> None:
+    """One raw.refreshes row: "changes since the last run" count from its start."""
+    ensure_raw_schema(con)
+    con.execute("insert into raw.refreshes values (?, ?, ?)",
+                [summary.refresh_id, summary.started_at, summary.source])
+
+
+def nothing_changed(settings: Settings, summary: RefreshSummary) -> bool:
+    """True when this run would build exactly what is published: every source succeeded and
+    loaded nothing new, no sheet version was recorded, no id was fetched by id, and the code and
+    topic that shape the warehouse are the ones the published version was built with."""
+    from flows.publish import code_fingerprint, published_fingerprint
+
+    if not summary.sources or any(r.status not in {"loaded", "skipped"} or r.records_loaded
+                                  or r.records_rejected for r in summary.sources.values()):
+        return False
+    sheets = summary.sources.get("outcomes")
+    if sheets and any(d.get("status") != "unchanged" for d in sheets.details):
+        return False
+    if any(summary.fetched_by_id.values()):
+        return False
+    published = published_fingerprint(settings)
+    return published is not None and published == code_fingerprint(settings)

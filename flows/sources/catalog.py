@@ -234,13 +234,14 @@ def _load_europepmc(con: duckdb.DuckDBPyConnection, ingested: Ingested,
 
 
 # -- Curated outcome sheets -----------------------------------------------------------------------
-SHEET_SUFFIXES = {".csv", ".xlsx"}
+SHEET_SUFFIXES = {".csv", ".xlsx", ".xlsm"}
 
 
 def _ingest_outcomes(request: IngestRequest) -> Ingested:
     folder = request.settings.outcomes_path
     sheets = sorted(p for p in folder.glob("*") if p.suffix.lower() in SHEET_SUFFIXES
-                    and not p.name.startswith(("~", "."))) if folder.is_dir() else []
+                    and not p.name.startswith(("~", ".")) and p.is_file()) \
+        if folder.is_dir() else []
     return Ingested("outcomes", "files", skipped_reason=None if sheets else
                     f"no outcome sheet in {folder}" + ("" if folder.is_dir() else
                                                        " (folder not found: sheets already "
@@ -260,9 +261,10 @@ def _load_outcomes(con: duckdb.DuckDBPyConnection, ingested: Ingested,
     loaded = Loaded("outcomes")
     run_id = f"sheets-{ingested.started_at:%Y%m%dT%H%M%SZ}"
     sheets = list(map(Path, ingested.ledger.get("sheets", [])))
+    seen: dict[str, str] = {}
     for sheet in sheets:
         try:
-            result = load_outcome_sheet(con, sheet, run_id)
+            result = load_outcome_sheet(con, sheet, run_id, seen)
         except SheetRejected as exc:
             result = {"status": "rejected", "rows": 0, "message": str(exc)}
         loaded.details.append({"sheet": sheet.name, **result})

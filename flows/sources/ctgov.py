@@ -77,6 +77,7 @@ def iter_study_pages(
     token = start_token
     number = start_number
     seen_tokens: set[str] = set() if start_token is None else {start_token}
+    max_pages = float("inf")  # known once a page carries totalCount
     while True:
         page_params = dict(params)
         if token is None:
@@ -93,6 +94,15 @@ def iter_study_pages(
         next_token = body.get("nextPageToken") or None
         if not studies:
             return
+        if isinstance(body.get("totalCount"), int):
+            total = body["totalCount"]
+            expected = -(-total // len(studies))  # pages as big as the first one served
+            max_pages = start_number + expected  # one page of slack: the registry may grow
+        if number > max_pages:
+            raise SourceError(
+                f"{client.source} /studies: page {number} is beyond the {expected} page(s) its "
+                f"totalCount of {total} allows (plus one): the paging loops (fresh tokens, same "
+                f"records), so the search is stopped here")
         yield StudyPage(number, token, studies, next_token, body.get("totalCount"))
         if next_token is None:
             return

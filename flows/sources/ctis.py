@@ -7,8 +7,11 @@ retries with backoff, Retry-After).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
+
+import orjson
 
 from flows.errors import SourceError
 from flows.settings import Settings
@@ -32,7 +35,7 @@ def iter_search_pages(
     client: PoliteClient, criteria: dict[str, Any], page_size: int = PAGE_SIZE
 ) -> Iterator[tuple[int, list[dict[str, Any]], int]]:
     """Yield ``(page number, rows, totalRecords)`` from page 1 until every record was seen."""
-    page, seen, previous_rows = 1, 0, None
+    page, seen, seen_pages = 1, 0, set()
     while True:
         body = {"pagination": {"page": page, "size": page_size},
                 "sort": {"property": "decisionDate", "direction": "DESC"},
@@ -46,10 +49,11 @@ def iter_search_pages(
                                                             response.get("totalRecords", 0)) or 0)
         if not rows:
             return
-        if rows == previous_rows:
-            raise SourceError(f"ctis search page {page} repeats page {page - 1}: the paging "
+        fingerprint = hashlib.sha256(orjson.dumps(rows, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        if fingerprint in seen_pages:
+            raise SourceError(f"ctis search page {page} repeats an earlier page: the paging "
                               "loops, so the search is stopped here")
-        previous_rows = rows
+        seen_pages.add(fingerprint)
         yield page, rows, total
         seen += len(rows)
         if seen >= total:

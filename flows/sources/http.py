@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -93,8 +94,10 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, IndexError):
         return None
+    if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are always UTC
+        when = when.replace(tzinfo=UTC)
     now = now or datetime.now(UTC)
     return max(0.0, (when - now).total_seconds())
 
@@ -140,6 +143,7 @@ class PoliteClient:
         self.deadline_at = clock() + self.limits.source_deadline_seconds
         default_headers = {"User-Agent": "betacell/0.1 (stem-cell diabetes evidence warehouse)"}
         default_headers.update(headers or {})
+        self._transport = transport
         self._client = httpx.Client(
             base_url=base_url,
             timeout=timeout,
@@ -182,7 +186,7 @@ class PoliteClient:
             self.limiter.wait()
             try:
                 response = self._send(method, path, params=params, data=data, json=json)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
+            except httpx.RequestError as exc:  # timeouts, transport, decoding, redirect loops
                 last_problem = f"{type(exc).__name__}: {exc}"
                 delay = self.retry.backoff(attempt, self.rng)
             except _DeadlineExceeded as exc:
@@ -243,11 +247,40 @@ class PoliteClient:
                 f"run. {self._after_failure()}"
             )
 
+    def _send_within(self, request: httpx.Request, deadline: float) -> httpx.Response:
+        """Send and wait for the response headers, but no later than ``deadline``: a server
+        trickling its headers never trips a per-read timeout, so the wait runs in a helper
+        thread and, past the deadline, the client's connections are closed under it."""
+        outcome: dict[str, Any] = {}
+
+        def send() -> None:
+            try:
+                outcome["response"] = self._client.send(request, stream=True)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=send, daemon=True)
+        worker.start()
+        worker.join(max(0.0, deadline - self.clock()) if self.clock is time.monotonic else None)
+        if worker.is_alive():
+            self._client.close()  # unblocks the worker's read; a fresh client for what follows
+            self._client = httpx.Client(base_url=self._client.base_url, timeout=self._client.timeout,
+                                        headers=self._client.headers, transport=self._transport,
+                                        follow_redirects=True)
+            worker.join(5)
+            raise _DeadlineExceeded(
+                f"no complete response headers within the "
+                f"{self.limits.request_deadline_seconds:,.0f} s deadline "
+                "(BETACELL_HTTP_REQUEST_DEADLINE_SECONDS)")
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["response"]
+
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """One request whose body is read within the request deadline and the size cap."""
         deadline = min(self.clock() + self.limits.request_deadline_seconds, self.deadline_at)
         request = self._client.build_request(method, path, **kwargs)
-        response = self._client.send(request, stream=True)
+        response = self._send_within(request, deadline)
         try:
             body = bytearray()
             for chunk in response.iter_bytes():
@@ -311,7 +344,7 @@ class PoliteClient:
                         size = self._stream_to(response, partial, path, params)
                         partial.replace(dest)
                         return size
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
+            except httpx.RequestError as exc:
                 last_problem = f"{type(exc).__name__}: {exc}"
             if attempt < self.retry.max_attempts:
                 self.sleep(self.retry.backoff(attempt, self.rng))

@@ -100,10 +100,15 @@ def parse_csv_export(content: bytes, name: str = "export.csv",
                 record = {_normalise_key(k): _clean_text(v) for k, v in row.items()
                           if k and isinstance(v, str)}
                 extra = [cell for cell in row.get(None) or [] if cell and cell.strip()]
+                missing = [k for k, v in row.items() if k is not None and v is None]
                 if extra:  # trailing empty cells (a trailing comma) are harmless
                     record["_parse_problem"] = (
                         f"{name} line {reader.line_num}: {len(extra)} more cell(s) than the "
                         "header; the row is not trusted")
+                elif missing:  # a cut-off row would replace a complete record
+                    record["_parse_problem"] = (
+                        f"{name} line {reader.line_num}: {len(missing)} fewer cell(s) than the "
+                        "header (cut off?); the row is not trusted")
                 yield record
         except csv.Error as exc:
             raise SourceError(f"{name} line {reader.line_num}: unreadable CSV ({exc}; fields "

@@ -81,3 +81,16 @@ def test_a_full_disk_stops_with_one_paragraph_and_removes_the_build_copy(publish
     assert (settings.data_path / "current").readlink() == before
     failure = json.loads(report.failure_path(settings).read_text())
     assert "is full" in failure["message"]
+
+
+def test_an_undelivered_alert_survives_a_later_failure(settings, httpserver, monkeypatch):
+    down = webhook_settings(monkeypatch, "http://127.0.0.1:9/hook")
+    report.alert_failure(down, "run-a", "Betacell refresh run-a failed: first")
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    up = webhook_settings(monkeypatch, httpserver.url_for("/hook"))
+    report.alert_failure(up, "run-b", "Betacell refresh run-b failed: second")
+    assert report.settle_failure_record(up) is None
+    texts = [r.get_json()["text"] for r, _ in httpserver.log]
+    assert texts[0] == "Betacell refresh run-b failed: second"
+    assert texts[1].startswith("(delivered late) Betacell refresh run-a failed: first")
+    assert len(texts) == 2

@@ -84,3 +84,23 @@ def test_duplicate_trial_ids_differing_are_rejected_identical_are_kept_once(tmp_
     assert reasons[2].startswith("duplicate TrialID IRCT1 with different content (first at "
                                  "ictrp/20261201T000000Z-aaaa/")
     assert reasons[4] == "e.csv line 5: 1 more cell(s)"
+
+
+def test_a_cut_off_row_is_marked_not_loaded_short():
+    content = (HEADER + "IRCT1,full row,IRCT,Iran\nIRCT2,cut").encode()
+    full, cut = ictrp.parse_csv_export(content, "cut.csv")
+    assert "_parse_problem" not in full
+    assert cut["_parse_problem"] == ("cut.csv line 3: 2 fewer cell(s) than the header (cut "
+                                     "off?); the row is not trusted")
+
+
+def test_a_later_export_updates_a_trial_of_an_earlier_one_in_the_same_run(tmp_path):
+    run = LandingRun(tmp_path / "raw", "ictrp", "20261201T000000Z-bbbb")
+    run.start({"run_id": run.run_id, "source": "ictrp"})
+    for page, status in enumerate(("Recruiting", "Completed"), start=1):
+        run.land_records([orjson.dumps({"TrialID": "IRCT1", "Recruitment_Status": status})],
+                         page=page, query={"file": f"export-{page}.csv"}, fetched_at=utc_now())
+    run.complete({})
+    con = duckdb.connect()
+    assert load_registry_run(con, run, id_field="TrialID", table="ictrp_trials") == {
+        "loaded": 2, "rejected": 0}

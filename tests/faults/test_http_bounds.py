@@ -158,8 +158,30 @@ def test_a_ctis_page_repeated_forever_stops_paging():
         return httpx.Response(200, json={"data": [{"ctNumber": "2023-500001-01-00"}],
                                          "pagination": {"totalRecords": 10**9}})
 
-    with pytest.raises(SourceError, match="repeats page 1"):
+    with pytest.raises(SourceError, match="page 2 repeats an earlier page"):
         list(ctis.iter_search_pages(mock_client(handler), {}))
+
+
+def test_pages_cycling_between_two_or_fresh_tokens_on_the_same_records_stop():
+    pages = iter([[{"ctNumber": "A"}], [{"ctNumber": "B"}]] * 50)
+
+    def ctis_cycle(request):
+        return httpx.Response(200, json={"data": next(pages),
+                                         "pagination": {"totalRecords": 10**9}})
+
+    with pytest.raises(SourceError, match="page 3 repeats an earlier page"):
+        list(ctis.iter_search_pages(mock_client(ctis_cycle), {}))
+
+    tokens = iter(range(10**6))
+
+    def fresh_tokens(request):
+        body = {"studies": [{"protocolSection": {}}], "nextPageToken": f"T{next(tokens)}"}
+        if request.url.params.get("countTotal") == "true":
+            body["totalCount"] = 1
+        return httpx.Response(200, json=body)
+
+    with pytest.raises(SourceError, match=r"page 3 is beyond the 1 page\(s\) its totalCount of 1 allows"):
+        list(ctgov.iter_study_pages(mock_client(fresh_tokens), {"pageSize": "1000"}))
 
 
 def test_failure_messages_promise_a_resume_only_for_sources_that_resume():
@@ -171,3 +193,42 @@ def test_failure_messages_promise_a_resume_only_for_sources_that_resume():
     resuming.resumes = True
     with pytest.raises(SourceError, match="next run resumes from the last landed page"):
         resuming.get_json("/studies")
+
+
+def test_a_server_trickling_its_headers_hits_the_request_deadline():
+    def trickle_headers(conn, stop):
+        for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000:
+            if stop.is_set():
+                return
+            conn.sendall(bytes([byte]))
+            time.sleep(0.3)
+
+    with raw_server(trickle_headers) as base:
+        started = time.monotonic()
+        with pytest.raises(SourceError, match="no complete response headers within the 2 s"):
+            client(base, request_deadline_seconds=2.0).get_json("/studies")
+    assert time.monotonic() - started < 10
+
+
+def test_a_retry_after_date_without_a_zone_is_read_as_utc():
+    from datetime import UTC, datetime
+
+    from flows.sources.http import parse_retry_after
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    assert parse_retry_after("Tue, 01 Dec 2026 12:01:00 -0000", now) == 60.0
+    probe = mock_client(lambda r: httpx.Response(
+        429, headers={"Retry-After": "Fri, 01 Jan 2100 00:00:00 -0000"}))
+    with pytest.raises(SourceError, match=r"the server asked to wait .* s \(Retry-After\)"):
+        probe.get_json("/studies")
+
+
+def test_a_corrupt_compressed_reply_is_retried_and_named():
+    def corrupt(request):
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"},
+                              stream=httpx.ByteStream(b"not gzip at all"))
+
+    answers = iter([corrupt, lambda r: httpx.Response(200, json={"ok": True})])
+    assert mock_client(lambda r: next(answers)(r)).get_json("/studies") == {"ok": True}
+    with pytest.raises(SourceError, match=r"probe /studies still failing .*DecodingError"):
+        mock_client(corrupt).get_json("/studies")

@@ -1,13 +1,14 @@
 """Landing is not loading: what a failed run landed is loaded by the next good run.
 
-The probe: an ICTRP export lands in a run that then fails (here, a broken export beside it
-makes the ICTRP ingest fail, so ICTRP is stale). Once the broken file is removed, the next run
-must load the good export — it was landed, but never loaded and published."""
+The probe: an ICTRP export lands in a run that then fails (here dbt fails, so nothing is
+published). The next run must load the export — it was landed, but never loaded and published.
+A broken export beside it is rejected alone, with the reason, and never blocks the good one."""
 
 from __future__ import annotations
 
 import pytest
 
+from flows.errors import BuildFailed
 from flows.refresh import refresh_warehouse
 from flows.registries import ingest_ictrp
 from tests.helpers import query
@@ -22,23 +23,29 @@ GOOD_EXPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def test_an_export_landed_by_a_failed_run_is_loaded_by_the_next_run(published_copy):
+def test_an_export_landed_by_a_failed_run_is_loaded_by_the_next_run(published_copy, tmp_path,
+                                                                   monkeypatch):
     settings = published_copy
     inbox = settings.snapshot_path / "ictrp"
     (inbox / "a_probe.xml").write_bytes(GOOD_EXPORT)
     (inbox / "z_broken.csv").write_bytes(b"not,an,ictrp,export\n1,2,3,4\n")
-
-    first = refresh_warehouse(source="snapshot", stages=["registries"])
-    assert "ictrp" in first["stale_sources"]
-    assert "z_broken.csv: no TrialID column" in first["sources"]["ictrp"]["message"]
+    failing_dbt = tmp_path / "dbt"
+    failing_dbt.write_text("#!/bin/sh\necho 'dbt crashed' >&2\nexit 2\n")
+    failing_dbt.chmod(0o755)
+    with monkeypatch.context() as patch:
+        patch.setattr("flows.transform.dbt_executable", lambda: str(failing_dbt))
+        with pytest.raises(BuildFailed):
+            refresh_warehouse(source="snapshot", stages=["registries"])
     assert query(settings.warehouse_path, "select count(*) from raw.ictrp_trials "
                  "where record_id = 'ISRCTN00000017'") == [(0,)]
 
-    (inbox / "z_broken.csv").unlink()
     second = refresh_warehouse(source="snapshot", stages=["registries"])
     assert "ictrp" not in second["stale_sources"]
     assert query(settings.warehouse_path, "select count(*) from raw.ictrp_trials "
                  "where record_id = 'ISRCTN00000017'") == [(1,)]
+    (reason,) = query(settings.warehouse_path, "select reason from raw.rejected_records "
+                      "where source = 'ictrp' and reason like 'z_broken.csv%'")[0]
+    assert reason.startswith("z_broken.csv: the whole file was refused: z_broken.csv: no TrialID")
 
     again = ingest_ictrp(settings, "snapshot")  # loaded and published now: not landed again
     assert again.run is None and again.skipped_reason.startswith("no new export")

@@ -1,7 +1,8 @@
 {{ config(materialized='table') }}
 
-{#- What changed in the latest build compared with the one before: new trials, status changes,
-    new results, new publications, new outcome rows. On the first build everything is new. -#}
+{#- What the refresh that ran this build changed, compared with the build before: new trials,
+    status changes, new results, new publications, new outcome rows, withdrawn sheets. On the
+    first build everything is new; a rebuild in which nothing changed lists nothing. -#}
 with history as (
 
     select * from {{ ref('trial_history') }}
@@ -17,6 +18,15 @@ builds as (
 latest as (
 
     select max(built_at) as built_at from builds
+
+),
+
+this_refresh as (
+
+    -- changes count from the start of the refresh that runs this build; a build outside a
+    -- refresh (a manual `dbt build`) counts every change of its latest versions
+    select coalesce(max(refresh_started_at), timestamptz '1900-01-01') as started_at
+    from {{ ref('stg_pipeline__refreshes') }}
 
 ),
 
@@ -47,8 +57,9 @@ trial_changes as (
              when previous_phase is distinct from phase then coalesce(previous_phase, '(none)') || ' -> ' || coalesce(phase, '(none)')
              else 'results posted' end as detail,
         dbt_valid_from as changed_at
-    from versions, latest
+    from versions, latest, this_refresh
     where versions.dbt_valid_from = latest.built_at
+      and versions.dbt_valid_from >= this_refresh.started_at
 
 ),
 
@@ -74,8 +85,9 @@ new_publications as (
         'publication' as entity_type,
         cast(null as varchar) as detail,
         first_loaded_at as changed_at
-    from publication_loads, latest_publication_run
+    from publication_loads, latest_publication_run, this_refresh
     where first_loaded_at = latest_publication_run.fetched_at
+      and first_loaded_at >= this_refresh.started_at
 
 ),
 
@@ -98,7 +110,8 @@ sheet_history as (
 
 sheet_rows as (
 
-    select rows.*, versions.recency, versions.run_id as version_run_id
+    select rows.*, versions.recency, versions.run_id as version_run_id,
+           versions.loaded_at as version_loaded_at
     from {{ ref('stg_outcomes__sheet_rows') }} rows
     inner join sheet_history versions using (sheet_file, sheet_sha256)
     where versions.recency <= 2 and versions.version_status = 'accepted'
@@ -113,8 +126,9 @@ withdrawn_sheets as (
         'outcome_sheet' as entity_type,
         sheet_history.problems as detail,
         sheet_history.loaded_at as changed_at
-    from sheet_history, latest_sheet_run
+    from sheet_history, latest_sheet_run, this_refresh
     where sheet_history.recency = 1
+      and sheet_history.loaded_at >= this_refresh.started_at
       and sheet_history.version_status = 'withdrawn'
       and sheet_history.run_id = latest_sheet_run.run_id
 
@@ -128,9 +142,10 @@ new_outcome_rows as (
         'outcome_row' as entity_type,
         current_rows.study_id || ' / ' || current_rows.outcome as detail,
         current_rows.loaded_at as changed_at
-    from sheet_rows current_rows, latest_sheet_run
+    from sheet_rows current_rows, latest_sheet_run, this_refresh
     where current_rows.recency = 1
       and current_rows.version_run_id = latest_sheet_run.run_id
+      and current_rows.version_loaded_at >= this_refresh.started_at
       and not exists (
           select 1 from sheet_rows previous_rows
           where previous_rows.recency = 2
