@@ -1,7 +1,10 @@
-"""What Superset (and any SQLAlchemy BI tool) does with the published warehouse: list schemas and
+"""BI access and types fit for every tool.
+
+What Superset (and any SQLAlchemy BI tool) does with the published warehouse: list schemas and
 tables, reflect every mart's columns, types, primary key and comment, autoload the tables and run
 a query — read-only, through ``duckdb+betacell://`` (flows/bi_dialect.py), also while a refresh
-runs and publishes a new version."""
+runs and publishes a new version. Every published Parquet file has the types of its mart's
+contract (integer counts stay integers), and every mart column is described."""
 
 from __future__ import annotations
 
@@ -11,6 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute  # noqa: F401 - pa.compute
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy
 from sqlalchemy import types as sqltypes
@@ -108,3 +114,43 @@ def test_superset_style_reflection_keeps_working_while_a_refresh_publishes(publi
     assert result["rounds"] >= 3
     assert len(result["versions"]) >= 2  # it read the old version, then the new one
 
+
+# contract data_type -> the Parquet (Arrow) type every tool reading data/marts must see
+PARQUET_TYPES = {
+    "VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(),
+    "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(),
+    "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"), "VARCHAR[]": pa.list_(pa.string()),
+}
+
+
+def test_every_published_parquet_file_matches_its_mart_contract(built_warehouse):
+    contracts = mart_contracts()
+    files = sorted(built_warehouse.marts.glob("*.parquet"))
+    assert sorted(p.stem for p in files) == sorted(contracts), "every mart has a contract"
+    for path in files:
+        schema = pq.read_schema(path)
+        declared = contracts[path.stem]
+        assert schema.names == [name for name, _ in declared], path.name
+        for field, (_, data_type) in zip(schema, declared, strict=True):
+            # HUGEINT (a sum of integers) has no Parquet type: it would arrive as DOUBLE
+            assert data_type in PARQUET_TYPES, (path.stem, field.name, data_type)
+            assert field.type.equals(PARQUET_TYPES[data_type]), \
+                (path.stem, field.name, data_type, field.type)
+
+
+def test_every_mart_and_column_is_described_and_counts_are_integers(built_warehouse):
+    undescribed = query(built_warehouse.warehouse, """
+        select table_name, column_name from duckdb_columns()
+        where schema_name = 'marts' and coalesce(trim(comment), '') = ''""")
+    assert undescribed == []
+    assert query(built_warehouse.warehouse, """
+        select table_name from duckdb_tables()
+        where schema_name = 'marts' and coalesce(trim(comment), '') = ''""") == []
+    wide = query(built_warehouse.warehouse, """
+        select table_name, column_name, data_type from duckdb_columns()
+        where schema_name = 'marts' and (data_type like '%INT128%' or data_type in ('HUGEINT',
+              'UHUGEINT') or data_type like 'DECIMAL%')""")
+    assert wide == []
+    enrollment = pq.read_table(built_warehouse.marts / "trial_landscape.parquet",
+                               columns=["enrollment_actual"]).column(0)
+    assert pa.types.is_integer(enrollment.type) and pa.compute.sum(enrollment).as_py() > 0
