@@ -5,12 +5,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test test-fast bench lint status clean snapshot serve dashboard screenshots
+.PHONY: run test test-fast bench lint status clean snapshot serve dashboard screenshots query docs
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	@# duckdb-cli's wheel ships the `duckdb` binary without its executable bit
+	chmod +x $(BIN)/duckdb
 	@touch $(STAMP)
 
 ## run: set up (if needed) and run the whole pipeline on the shipped snapshot
@@ -41,7 +43,7 @@ snapshot: $(STAMP)
 	$(BIN)/python -m flows.snapshot_build ../shared/reference
 
 clean:
-	rm -rf data/build data/raw data/marts data/quality data/warehouse.duckdb
+	rm -rf data/build data/raw data/marts data/quality data/docs data/warehouse.duckdb
 
 ## serve: start a local Prefect server and serve the scheduled deployments (Ctrl-C stops both)
 PREFECT_PORT ?= 4200
@@ -52,6 +54,17 @@ serve: $(STAMP)
 	  server=$$!; trap "kill $$server" EXIT INT TERM; \
 	  for i in $$(seq 1 90); do curl -sf http://127.0.0.1:$(PREFECT_PORT)/api/health >/dev/null && break; sleep 1; done; \
 	  PREFECT_HOME=$(CURDIR)/data/prefect PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/betacell serve
+
+## query: the DuckDB CLI on the published warehouse, read-only (SQL=... runs one statement)
+query: $(STAMP)
+	@test -f data/warehouse.duckdb || { echo "Nothing published yet: run 'make run' first." >&2; exit 1; }
+	$(BIN)/duckdb -readonly data/warehouse.duckdb $(if $(SQL),"$(SQL)",)
+
+## docs: dbt docs of the published warehouse, served on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C stops)
+DOCS_PORT ?= 8080
+docs: $(STAMP)
+	@test -f data/warehouse.duckdb || $(BIN)/betacell run --source snapshot
+	$(BIN)/betacell docs --port $(DOCS_PORT)
 
 ## dashboard: serve the Streamlit dashboard on the published warehouse (http://127.0.0.1:8501)
 dashboard: $(STAMP)

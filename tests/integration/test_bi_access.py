@@ -154,3 +154,23 @@ def test_every_mart_and_column_is_described_and_counts_are_integers(built_wareho
     enrollment = pq.read_table(built_warehouse.marts / "trial_landscape.parquet",
                                columns=["enrollment_actual"]).column(0)
     assert pa.types.is_integer(enrollment.type) and pa.compute.sum(enrollment).as_py() > 0
+
+
+def test_the_duckdb_command_is_installed_at_the_library_version_and_reads_read_only(
+        built_warehouse):
+    import duckdb
+
+    cli = Path(sys.executable).with_name("duckdb")  # .venv/bin/duckdb (package duckdb-cli)
+    assert cli.exists(), "duckdb-cli is a dependency: the README's first query uses it"
+    version = subprocess.run([str(cli), "--version"], capture_output=True, text=True,
+                             check=True).stdout
+    assert version.split()[0] == f"v{duckdb.__version__}"
+    out = subprocess.run(
+        [str(cli), "-readonly", "-csv", "-noheader", str(built_warehouse.warehouse),
+         "select count(*) from marts.dim_trials"], capture_output=True, text=True, check=True)
+    assert int(out.stdout) == query(built_warehouse.warehouse,
+                                    "select count(*) from marts.dim_trials")[0][0]
+    refused = subprocess.run(
+        [str(cli), "-readonly", str(built_warehouse.warehouse), "create table marts.x (a int)"],
+        capture_output=True, text=True)
+    assert refused.returncode != 0 and "read-only" in (refused.stdout + refused.stderr).lower()
