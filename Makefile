@@ -4,13 +4,41 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# Python versions the pinned dependencies install on (3.13: no wheels for several pins, and
+# pyproject.toml's requires-python refuses it)
+SUPPORTED_PYTHON := 3.11 3.12
+PYTHON_VERSION_OF = $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null
 
-.PHONY: run test test-fast bench lint status clean snapshot serve dashboard screenshots query docs
+.PHONY: run test test-fast bench lint status clean distclean snapshot serve dashboard screenshots \
+        query docs check-python
 
+# A .venv whose Python is gone, does not start or is not a supported version is not reused:
+# its stamp is dropped, so the install below recreates it.
+VENV_PYTHON_VERSION := $(shell $(call PYTHON_VERSION_OF,$(BIN)/python))
+ifeq ($(filter $(SUPPORTED_PYTHON),$(VENV_PYTHON_VERSION)),)
+  $(shell rm -f $(STAMP))
+endif
+
+## check-python: is $(PYTHON) a supported version? (says what to do when it is not)
+check-python:
+	@version=$$($(call PYTHON_VERSION_OF,$(PYTHON))) || { \
+	  echo "error: '$(PYTHON)' does not run. Install Python 3.11 or 3.12 and run e.g. 'make PYTHON=python3.12'." >&2; exit 1; }; \
+	case " $(SUPPORTED_PYTHON) " in *" $$version "*) ;; *) \
+	  echo "error: '$(PYTHON)' is Python $$version; Betacell supports Python $(SUPPORTED_PYTHON)." >&2; \
+	  echo "       Install one of them and run e.g. 'make PYTHON=python3.12' (or PYTHON=/path/to/python3.11)." >&2; \
+	  exit 1;; esac
+
+# The stamp is written only after a complete install; a failed install leaves none, and the next
+# make tries again (a .venv with the wrong Python is removed first).
 $(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ -e $(VENV) ] && [ -z "$(filter $(SUPPORTED_PYTHON),$(VENV_PYTHON_VERSION))" ]; then \
+	  echo "$(VENV) is broken or uses Python '$(VENV_PYTHON_VERSION)' (supported: $(SUPPORTED_PYTHON)): recreating it"; \
+	  rm -rf $(VENV); fi
+	@test -x $(BIN)/python || { $(MAKE) --no-print-directory check-python PYTHON="$(PYTHON)" && \
+	  $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,bench]" || { \
+	  echo "error: installing into $(VENV) failed (see above); fix the cause and run make again." >&2; exit 1; }
 	@# duckdb-cli's wheel ships the `duckdb` binary without its executable bit
 	chmod +x $(BIN)/duckdb
 	@touch $(STAMP)
@@ -42,8 +70,15 @@ lint: $(STAMP)
 snapshot: $(STAMP)
 	$(BIN)/python -m flows.snapshot_build ../shared/reference
 
+## clean: remove what `make run` produced (build, raw landing, published warehouse and Parquet,
+## quality reports, dbt docs). Keeps .venv, the shipped data/snapshot and data/outcomes, files
+## you dropped into data/inbox, and the Prefect server state in data/prefect.
 clean:
 	rm -rf data/build data/raw data/marts data/quality data/docs data/warehouse.duckdb
+
+## distclean: clean, and also remove .venv, data/prefect and dbt's leftovers (a fresh clone)
+distclean: clean
+	rm -rf $(VENV) data/prefect dbt_project/target dbt_project/logs
 
 ## serve: start a local Prefect server and serve the scheduled deployments (Ctrl-C stops both)
 PREFECT_PORT ?= 4200
