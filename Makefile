@@ -43,9 +43,15 @@ $(STAMP): pyproject.toml
 	chmod +x $(BIN)/duckdb
 	@touch $(STAMP)
 
-## run: set up (if needed) and run the whole pipeline on the shipped snapshot
+## run: set up (if needed) and run the whole pipeline on the shipped snapshot; when the Prefect
+## server of `make serve` is up (port PREFECT_PORT), the run is recorded there and shows in its UI
+PREFECT_PORT ?= 4200
+PREFECT_URL = http://127.0.0.1:$(PREFECT_PORT)/api
+# evaluated when a recipe uses it: the environment that points a run at that server, if it answers
+PREFECT_RUN_ENV = $(shell curl -sf --max-time 2 $(PREFECT_URL)/health >/dev/null 2>&1 && \
+  echo PREFECT_HOME=$(CURDIR)/data/prefect PREFECT_API_URL=$(PREFECT_URL))
 run: $(STAMP)
-	$(BIN)/betacell run --source snapshot
+	$(PREFECT_RUN_ENV) $(BIN)/betacell run --source snapshot
 
 ## test: set up (if needed) and run the whole test suite (what CI runs), one worker per core
 test: $(STAMP)
@@ -81,7 +87,6 @@ distclean: clean
 	rm -rf $(VENV) data/prefect dbt_project/target dbt_project/logs
 
 ## serve: start a local Prefect server and serve the scheduled deployments (Ctrl-C stops both)
-PREFECT_PORT ?= 4200
 serve: $(STAMP)
 	@mkdir -p data/prefect
 	PREFECT_HOME=$(CURDIR)/data/prefect PREFECT_SERVER_ANALYTICS_ENABLED=false \

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -106,6 +107,11 @@ def _environment() -> dict[str, str]:
            if not k.startswith(("BETACELL_", "PREFECT_API", "MAKE", "MFLAGS", "PYTEST_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+    # `make run` records on a Prefect server that answers on PREFECT_PORT; never on someone
+    # else's server on this machine
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        env["PREFECT_PORT"] = str(sock.getsockname()[1])
     return env
 
 

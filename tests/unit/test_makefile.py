@@ -1,9 +1,11 @@
 """The Makefile's install heals: it checks the Python version before creating .venv and says
-what to do, never reuses a .venv whose Python is broken or unsupported, and reuses a good one."""
+what to do, never reuses a .venv whose Python is broken or unsupported, and reuses a good one;
+`make run` records its flow run on the local Prefect server when `make serve` runs one."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -81,3 +83,20 @@ def test_a_good_venv_with_a_fresh_stamp_is_reused(tmp_path):
     assert result.returncode == 0
     assert "pip install" not in result.stdout and "ruff check" in result.stdout
     assert stamp.exists()
+
+
+def test_make_run_records_on_the_local_prefect_server_when_one_answers(httpserver):
+    # a stand-in for the server `make serve` starts: it answers the health check
+    httpserver.expect_request("/api/health").respond_with_json(True)
+    port = httpserver.port
+    command = make("-n", "run", f"PREFECT_PORT={port}").stdout
+    assert f"PREFECT_API_URL=http://127.0.0.1:{port}/api" in command
+    assert "betacell run --source snapshot" in command
+
+
+def test_make_run_uses_a_temporary_server_when_none_answers():
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = make("-n", "run", f"PREFECT_PORT={port}").stdout
+    assert "PREFECT_API_URL" not in command and "betacell run --source snapshot" in command
