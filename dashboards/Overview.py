@@ -38,5 +38,5 @@ if changes.empty:
     st.info("Nothing changed in the latest run.")
 else:
     summary = changes.groupby("change_type").size().rename("count").reset_index()
-    st.dataframe(summary, hide_index=True)
+    st.dataframe(summary, hide_index=True, width="content")
     st.dataframe(changes.head(200), hide_index=True, width="stretch")

@@ -7,7 +7,10 @@ times: a newly published version shows up on the next rerun, without restarting 
 
 from __future__ import annotations
 
+import functools
 import json
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import duckdb
@@ -60,6 +63,31 @@ def gate_reports() -> dict[str, dict]:
         if path.exists():
             reports[gate] = json.loads(path.read_text())
     return reports
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the stdlib's name
+        pass
+
+
+@st.cache_resource(show_spinner=False)
+def _quality_server(directory: str) -> ThreadingHTTPServer:
+    """One static HTTP server on 127.0.0.1 (a free port) for the quality directory, for the
+    app's lifetime: browsers refuse file:// links from an http:// page."""
+    handler = functools.partial(_QuietHandler, directory=directory)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True, name="data-docs").start()
+    return server
+
+
+def data_docs_url() -> str | None:
+    """An http:// URL of the Great Expectations Data Docs, served by the app (None when the
+    docs are not built yet)."""
+    quality = get_settings().quality_dir
+    if not (quality / "data_docs" / "index.html").exists():
+        return None
+    port = _quality_server(str(quality)).server_address[1]
+    return f"http://127.0.0.1:{port}/data_docs/index.html"
 
 
 def nct_link(trial_id: str | None) -> str | None:

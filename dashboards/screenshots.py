@@ -1,4 +1,5 @@
-"""`make screenshots`: serve the dashboard and take a headless Chromium screenshot of each page.
+"""`make screenshots`: serve the dashboard and take a headless Chromium screenshot of each page,
+whole pages (the window grows to the page's height).
 
 Uses Debian's chromium (apt-get install chromium) driven by playwright, with the flags a closed
 network needs. Images go to dashboards/screenshots/.
@@ -26,6 +27,17 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
                   "--disable-sync", "--hide-scrollbars"]
 
 
+WIDTH = 1400
+# the height of Streamlit's main scrolling area (its content), the document's otherwise; tables
+# and charts scroll inside themselves and do not count
+FULL_HEIGHT_JS = """() => {
+    const main = document.querySelector('[data-testid="stMain"]')
+        || document.querySelector('section.main');
+    const top = main ? main.getBoundingClientRect().top : 0;
+    return Math.max(document.documentElement.scrollHeight, main ? main.scrollHeight + top : 0);
+}"""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -37,11 +49,13 @@ def main() -> None:
     if not chromium:
         sys.exit("chromium is not installed: apt-get install chromium")
     port = free_port()
+    OUT.mkdir(parents=True, exist_ok=True)
+    log = (OUT.parent / ".screenshots-server.log").open("w")  # the app's warnings, if any
     server = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboards" / "Overview.py"),
          "--server.headless", "true", "--server.port", str(port), "--server.address",
          "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     try:
         for _ in range(60):
@@ -55,8 +69,9 @@ def main() -> None:
 
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page = browser.new_page(viewport={"width": WIDTH, "height": 1100})
             for name, url_path in PAGES.items():
+                page.set_viewport_size({"width": WIDTH, "height": 1100})
                 page.goto(f"http://127.0.0.1:{port}/{url_path}")
                 # wait until the script run is over: no "Running" indicator, content drawn
                 page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=60000)
@@ -64,6 +79,12 @@ def main() -> None:
                 if name in {"comparison", "landscape", "safety", "publications"}:
                     page.wait_for_selector(".js-plotly-plot", timeout=60000)
                 page.wait_for_timeout(2500)  # let plotly finish drawing
+                # Streamlit scrolls inside its own container, so the document is only as tall
+                # as the window and full_page alone captures the first screen: grow the window
+                # to the tallest scrolling content, let the page lay out again, then capture.
+                height = int(page.evaluate(FULL_HEIGHT_JS)) + 1
+                page.set_viewport_size({"width": WIDTH, "height": max(height + 40, 600)})
+                page.wait_for_timeout(1500)
                 target = OUT / f"{name}.png"
                 page.screenshot(path=str(target), full_page=True)
                 print(f"wrote {target.relative_to(ROOT)}")
@@ -71,6 +92,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        log.close()
 
 
 if __name__ == "__main__":

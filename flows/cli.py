@@ -269,6 +269,35 @@ def serve(
 
 
 @app.command()
+def docs(
+    serve: Annotated[bool, typer.Option("--serve/--no-serve",
+                                        help="Serve the site on 127.0.0.1 after generating")] = True,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1")] = 8080,
+    debug: Annotated[bool, typer.Option("--debug")] = False,
+) -> None:
+    """dbt docs (models, columns, lineage) for the published warehouse, served on 127.0.0.1."""
+    from flows.docs import docs_server, generate_docs
+    from flows.settings import get_settings
+
+    try:
+        site = generate_docs(get_settings())
+    except Exception as exc:  # noqa: BLE001
+        _fail(exc, debug)
+    console.print(f"dbt docs written to {site} (static_index.html opens from disk as well)")
+    if not serve:
+        return
+    server = docs_server(site, port)
+    console.print(f"Serving dbt docs on http://127.0.0.1:{server.server_address[1]}/ "
+                  "(Ctrl-C stops)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+@app.command()
 def bench(
     studies: Annotated[int, typer.Option(help="Synthetic studies to generate (0 = skip)")] = 100_000,
     pubmed_records: Annotated[

@@ -510,7 +510,7 @@ def load_outcome_sheet(con: duckdb.DuckDBPyConnection, path: Path, run_id: str,
         con.execute(
             "insert into raw.outcome_sheet_versions values (?, ?, ?, 'accepted', ?, ?, 0, ?)",
             [digest, path.name, run_id, loaded_at, len(rows),
-             "; ".join(str(p) for p in problems[:50]) or None])
+             "; ".join(str(p) for p in problems) or None])
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

@@ -51,10 +51,11 @@ def dbt_env(settings: Settings, database: Path) -> dict[str, str]:
     return env
 
 
-def run_dbt(settings: Settings, args: list[str], database: Path) -> DbtResult:
+def run_dbt(settings: Settings, args: list[str], database: Path, *,
+            target: Path | None = None, logs: Path | None = None) -> DbtResult:
     project = settings.dbt_project_dir
-    target = settings.build_dir / "dbt_target"
-    logs = settings.build_dir / "dbt_logs"
+    target = target or settings.build_dir / "dbt_target"
+    logs = logs or settings.build_dir / "dbt_logs"
     command = [
         dbt_executable(),
         *args,

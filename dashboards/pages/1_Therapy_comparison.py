@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboards import data
 
+st.set_page_config(page_title="Betacell: Therapy comparison", layout="wide")
 st.title("Therapy comparison")
 st.caption("Every number here is read from marts.therapy_outcome_comparison and "
            "marts.outcome_effects; nothing is recomputed. Estimates come from small, mostly "

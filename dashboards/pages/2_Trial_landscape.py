@@ -3,7 +3,9 @@ import plotly.express as px
 import streamlit as st
 
 from dashboards import data
+from dashboards.country_map import CAPTION, PLOT_CONFIG, country_map
 
+st.set_page_config(page_title="Betacell: Trial landscape", layout="wide")
 st.title("Trial landscape")
 trials = data.mart("dim_trials")
 classes = st.multiselect("Therapy class", sorted(trials["therapy_class"].unique()),
@@ -24,12 +26,14 @@ right.plotly_chart(px.bar(by_status, x="overall_status", y="trials", title="By s
 countries = trials.explode("countries").dropna(subset=["countries"]).groupby("countries").size()
 countries = countries.rename("trials").reset_index().rename(columns={"countries": "country"})
 st.subheader("Where trials recruit")
-st.caption("Sites by country (a trial with sites in several countries counts once per country). "
-           "The map needs the browser to reach plotly's map data; the table below always works.")
-st.plotly_chart(px.choropleth(countries, locations="country", locationmode="country names",
-                              color="trials", color_continuous_scale="Blues"),
-                width="stretch")
-st.dataframe(countries.sort_values("trials", ascending=False), hide_index=True)
+figure, unplaced = country_map(countries["country"], countries["trials"])
+st.caption("Sites by country (a trial with sites in several countries counts once per country; "
+           "places too small for the map are dots). " + CAPTION)
+st.plotly_chart(figure, width="stretch", config=PLOT_CONFIG)
+if unplaced:
+    st.caption("Not on the map: " + ", ".join(sorted(unplaced)))
+st.dataframe(countries.sort_values("trials", ascending=False), hide_index=True, width="stretch",
+             height=250)
 
 left, right = st.columns(2)
 years = trials.assign(start_year=trials["start_date"].astype("datetime64[ns]").dt.year)

@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboards import data
 
+st.set_page_config(page_title="Betacell: Safety", layout="wide")
 st.title("Safety")
 st.caption("Participants affected / at risk per therapy class and harm, over the cohorts that "
            "report the harm with a count or an explicit zero, with exact (Clopper-Pearson) 95 % "

@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboards import data
 
+st.set_page_config(page_title="Betacell: Publications", layout="wide")
 st.title("Publications")
 trends = data.mart("publication_trends")
 st.plotly_chart(px.bar(trends.dropna(subset=["publication_year"]), x="publication_year",

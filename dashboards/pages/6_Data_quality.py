@@ -2,17 +2,23 @@ import _paths  # noqa: F401
 import streamlit as st
 
 from dashboards import data
-from flows.settings import get_settings
 
+st.set_page_config(page_title="Betacell: Data quality", layout="wide")
 st.title("Data quality")
 
 st.subheader("Sources")
 sources = data.mart("source_status")
 stale = sources[sources["is_stale"]]
-if not stale.empty:
-    st.error("Stale sources — their latest attempt failed; the warehouse keeps their last good "
-             "data: " + "; ".join(f"{r.source_label}: {r.last_error}" for r in stale.itertuples()))
-st.dataframe(sources, hide_index=True, width="stretch")
+if stale.empty:
+    st.caption("No stale source: every source's latest attempt succeeded (or it was never "
+               "attempted).")
+else:
+    st.error(f"{len(stale)} stale source(s) — their latest attempt failed; the warehouse keeps "
+             "their last good data: "
+             + "; ".join(f"{r.source_label}: {r.last_error}" for r in stale.itertuples()))
+    st.dataframe(stale[["source_label", "last_attempt_at", "last_loaded_at", "last_error"]],
+                 hide_index=True, width="stretch", key="stale_sources")
+st.dataframe(sources, hide_index=True, width="stretch", key="sources")
 
 reports = data.gate_reports()
 if not reports:
@@ -48,13 +54,29 @@ st.caption(f"{len(open_items)} open item(s): registry records too thin to classi
 st.dataframe(open_items[["trial_id", "registry", "brief_title", "product_names",
                          "review_reason"]], hide_index=True, width="stretch")
 
-docs = get_settings().quality_dir / "data_docs" / "index.html"
+st.subheader("Outcome sheet warnings and errors")
+problems = data.mart("outcome_sheet_problems")
+if problems.empty:
+    st.caption("The current outcome sheets have no warnings.")
+for (sheet, status), group in problems.groupby(["sheet_file", "sheet_status"], sort=True):
+    warnings = int((group["severity"] == "warning").sum())
+    errors = int((group["severity"] == "error").sum())
+    st.caption(f"{sheet}: {status}, {warnings} warning(s), {errors} error(s) in its current "
+               "version. Warnings are kept and reported; an error rejects the sheet and the "
+               "previous accepted version stays in effect.")
+    st.dataframe(group[["severity", "sheet_row", "sheet_column", "problem"]], hide_index=True,
+                 width="stretch", height=320, key=f"sheet_problems_{sheet}")
+
+docs_url = data.data_docs_url()
 st.subheader("Great Expectations Data Docs")
-if docs.exists():
-    st.markdown(f"Open the Data Docs: `{docs}` (file link: [index.html]({docs.as_uri()}))")
+if docs_url:
+    st.markdown(f"[Open the Data Docs]({docs_url}) — every expectation of both gates and its "
+                "latest result, served by this app.")
 else:
     st.caption("Data Docs are built by the next run.")
 rejects = (data.mart("rejected_records").sort_values("rejected_at", ascending=False)
            [["source", "run_id", "source_file", "source_line", "record_id", "reason"]].head(200))
 st.subheader("Rejected records")
-st.dataframe(rejects, hide_index=True, width="stretch")
+st.caption(f"{len(rejects)} record(s), line(s) or sheet row(s) rejected by the loader, with the "
+           "reason (latest first).")
+st.dataframe(rejects, hide_index=True, width="stretch", key="rejected_records")

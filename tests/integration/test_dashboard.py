@@ -215,3 +215,83 @@ def test_bi_tools_read_the_published_file_read_only(published):
              str(path)], capture_output=True, text=True, check=True)
         assert int(other.stdout) == expected
     engine.dispose()
+
+
+def test_country_map_draws_offline_from_the_shipped_boundaries(published):
+    from dashboards.country_map import iso3
+
+    app = run_page("2_Trial_landscape.py")
+    (chart,) = [c for c in app.get("plotly_chart") if '"choropleth"' in c.proto.spec]
+    # plotly.js fetches <topojsonURL>/world_110m.json for any geo plot: it must be inline
+    assert json.loads(chart.proto.config)["topojsonURL"].startswith("data:application/json,")
+    assert "http://" not in chart.proto.spec and "https://" not in chart.proto.spec
+    figure = pio.from_json(chart.proto.spec)
+    background, shaded, *dots = figure.data
+    assert len(background.geojson["features"]) + len(shaded.geojson["features"]) >= 170
+    expected: dict[str, int] = {}
+    for country, trials in rows(published.warehouse, """
+            select country, count(distinct trial_id) from marts.dim_trials,
+                   unnest(countries) as c(country) group by 1"""):
+        expected[iso3(country)] = expected.get(iso3(country), 0) + trials
+    assert None not in expected, "every country of the snapshot has a place on the map"
+    drawn = dict(zip(shaded.locations, typed_array(shaded.z).tolist(), strict=True))
+    if dots:
+        drawn |= {iso3(text.split(" / ")[0]): value
+                  for text, value in zip(dots[0].text, typed_array(dots[0].customdata).tolist(),
+                                         strict=True)}
+    assert drawn == expected
+    assert drawn["CHN"] > 0 and drawn["USA"] > 0
+    assert not any("Not on the map" in c.value for c in app.caption)
+
+
+def test_quality_page_lists_sheet_warnings_unresolved_and_stale_sources(published):
+    from flows.outcomes import read_sheet, validate_rows
+
+    app = run_page("6_Data_quality.py")
+    sheet = published.outcomes / "published_outcomes.csv"
+    _, problems = validate_rows(read_sheet(sheet), sheet.name)
+    assert len(problems) >= 50  # the snapshot's sheet: citations given only as a URL, …
+    mart = rows(published.warehouse, "select severity, sheet_row, sheet_column, problem "
+                "from marts.outcome_sheet_problems order by problem_number")
+    assert [(row, column, problem) for _, row, column, problem in mart] == \
+        [(p.row, p.column, p.problem) for p in problems]
+    shown = next(d.value for d in app.dataframe
+                 if list(d.value.columns) == ["severity", "sheet_row", "sheet_column", "problem"])
+    assert [tuple(r) for r in shown.itertuples(index=False)] == mart
+    assert any(f"{len(problems)} warning(s)" in c.value for c in app.caption)
+
+    unresolved = rows(published.warehouse,
+                      "select registry_id from marts.unresolved_references order by 1")
+    shown = next(d.value for d in app.dataframe if "unresolved_reason" in d.value.columns)
+    assert sorted(shown["registry_id"]) == [r for (r,) in unresolved] and unresolved
+    stale = rows(published.warehouse, "select count(*) from marts.source_status where is_stale")
+    assert stale == [(0,)] and any("No stale source" in c.value for c in app.caption)
+
+
+def test_data_docs_are_served_over_http_by_the_app(published):
+    import httpx
+
+    app = run_page("6_Data_quality.py")
+    (link,) = [m.value for m in app.markdown if "Open the Data Docs" in m.value]
+    url = link.split("](", 1)[1].split(")", 1)[0]
+    assert url.startswith("http://127.0.0.1:") and url.endswith("/data_docs/index.html")
+    page = httpx.get(url, timeout=10)
+    assert page.status_code == 200 and "<html" in page.text.lower()
+
+
+@pytest.mark.parametrize("page", ["../Overview.py", *sorted(p.name for p in PAGES.glob("*.py"))])
+def test_pages_raise_no_deprecation_warning(published, page):
+    import logging
+
+    # Streamlit logs deprecations (use_container_width, …) through this logger, and only logs
+    # most of them, so the app shows nothing: listen to the log
+    logged: list[logging.LogRecord] = []
+    listener = logging.Handler(logging.WARNING)
+    listener.emit = logged.append
+    logger = logging.getLogger("streamlit.deprecation_util")
+    logger.addHandler(listener)
+    try:
+        run_page(page)
+    finally:
+        logger.removeHandler(listener)
+    assert [r.getMessage() for r in logged] == []

@@ -57,8 +57,9 @@ outcomes as (
     select
         outcome_arms.therapy_class,
         count(distinct outcome_arms.study_id) as studies_with_outcomes,
-        (select sum(cohort_participants) from outcome_cohorts c
-         where c.therapy_class = outcome_arms.therapy_class) as patients_with_outcome_data,
+        -- sums of integers are HUGEINT in DuckDB (DOUBLE in Parquet): counts stay BIGINT
+        cast((select sum(cohort_participants) from outcome_cohorts c
+              where c.therapy_class = outcome_arms.therapy_class) as bigint) as patients_with_outcome_data,
         max(outcome_arms.latest_outcome_load) as latest_outcome_load
     from outcome_arms
     group by outcome_arms.therapy_class

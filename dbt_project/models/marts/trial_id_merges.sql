@@ -18,7 +18,7 @@ select
     merges.merged_id,
     merges.canonical_trial_id,
     merges.rule,
-    merges.score,
+    cast(merges.score as double) as score,
     merges.is_merged,
     merges.evidence,
     curated.note as curator_note

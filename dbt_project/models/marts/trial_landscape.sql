@@ -27,9 +27,10 @@ final as (
         coalesce(sponsor_class, '(not reported)') as sponsor_class,
         diabetes_type,
         count(*) as trial_count,
-        sum(enrollment_count) filter (where enrollment_type = 'ACTUAL') as enrollment_actual,
-        sum(enrollment_count) filter (where enrollment_type = 'ESTIMATED') as enrollment_estimated,
-        sum(enrollment_count) filter (where enrollment_type is null) as enrollment_type_unknown,
+        -- a sum of integers is HUGEINT in DuckDB and DOUBLE in Parquet: counts stay BIGINT
+        cast(sum(enrollment_count) filter (where enrollment_type = 'ACTUAL') as bigint) as enrollment_actual,
+        cast(sum(enrollment_count) filter (where enrollment_type = 'ESTIMATED') as bigint) as enrollment_estimated,
+        cast(sum(enrollment_count) filter (where enrollment_type is null) as bigint) as enrollment_type_unknown,
         count(*) filter (where enrollment_count is null) as trials_without_enrollment,
         list(trial_id order by trial_id) as trial_ids
     from by_country
