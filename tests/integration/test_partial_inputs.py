@@ -112,6 +112,12 @@ def test_live_source_alone_builds_and_publishes(pipeline_settings, tmp_path, mon
     assert summary["stale_sources"] == []
     if scenario == "ctis-only":
         assert count(settings, "staging.stg_ctis__trials") == 2
+        # CTIS-only trials are trials: in dim_trials, classified (or sent to review)
+        trials = query(settings.warehouse_path, "select trial_id, registry, therapy_class, "
+                       "highest_phase from marts.dim_trials order by trial_id")
+        assert [(t, r, p) for t, r, _, p in trials] == [
+            ("2023-500123-12-00", "EU CT", "PHASE1"), ("2024-500456-34-00", "EU CT", "PHASE2")]
+        assert all(cls for _, _, cls, _ in trials)
     elif scenario == "europepmc-only":
         assert count(settings, "staging.stg_europepmc__records") == len(full.europepmc) > 10
     else:

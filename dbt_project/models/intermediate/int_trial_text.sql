@@ -1,4 +1,4 @@
-{#- The registry text a classifier may read, per trial: titles, interventions (names, types,
+{#- The registry text a classifier may read, per trial (ClinicalTrials.gov, ICTRP, EU CTIS): titles, interventions (names, types,
     descriptions, other names), arms, keywords (therapy_text); conditions, titles, keywords and
     condition MeSH terms (condition_text). Lower-cased. Also how much the record says about its
     product: the number of interventions listed, their types, and their names without placebo
@@ -93,8 +93,29 @@ ictrp as (
     from {{ ref('stg_ictrp__trials') }}
     where registry <> 'ClinicalTrials.gov'
 
+),
+
+ctis as (
+
+    -- EU CTIS records carry titles only: a rule may still match them, else they go to review;
+    -- a CTIS trial that a ClinicalTrials.gov or ICTRP record names is classified there
+    select
+        ct_number as trial_id,
+        'EU CT' as registry,
+        coalesce(short_title, title) as brief_title,
+        lower(concat_ws(' | ', title, short_title)) as therapy_text,
+        lower(concat_ws(' | ', title, short_title)) as condition_text,
+        cast(0 as bigint) as intervention_count,
+        cast([] as varchar[]) as intervention_types,
+        cast(null as varchar) as product_names
+    from {{ ref('stg_ctis__trials') }}
+    where ct_number not in (
+        select declared_id from {{ ref('int_trial_registry_ids') }} where declared_registry = 'EU CT')
+
 )
 
 select * from combined
 union all
 select * from ictrp
+union all
+select * from ctis
