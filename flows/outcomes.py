@@ -429,10 +429,13 @@ def _revert_to(con: duckdb.DuckDBPyConnection, sheet_file: str, digest: str, run
         [sheet_file, digest]).fetchone()[0]
     if not earlier:
         return None
+    (problems,) = con.execute(  # the content's own warnings stay in effect with it
+        "select problems from raw.outcome_sheet_versions where sheet_file = ? and "
+        "sheet_sha256 = ? and status = 'accepted' order by loaded_at limit 1",
+        [sheet_file, digest]).fetchone() or (None,)
     con.execute(
         "insert into raw.outcome_sheet_versions values (?, ?, ?, 'accepted', ?, ?, 0, ?)",
-        [digest, sheet_file, run_id, loaded_at, earlier,
-         "reverted to a version accepted before (same content)"])
+        [digest, sheet_file, run_id, loaded_at, earlier, problems])
     return {"status": "accepted", "rows": earlier, "warnings": 0, "sheet_sha256": digest,
             "message": "reverted to a version accepted before"}
 

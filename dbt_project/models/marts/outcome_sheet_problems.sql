@@ -5,15 +5,17 @@
     problem, parsed from the version's problem list ("<file> row <n> column <c>: <problem>"). -#}
 with versions as (
 
-    select *,
+    select *, version_status as status,
         row_number() over (partition by sheet_file order by loaded_at desc, run_id desc) as recency
-    from {{ source('raw_outcomes', 'outcome_sheet_versions') }}
+    from {{ ref('stg_outcomes__sheet_versions') }}
 
 ),
 
 current_versions as (
 
-    select * from versions where recency = 1 and problems is not null
+    -- a withdrawn sheet (its file removed) has no problems any more
+    select * from versions
+    where recency = 1 and status in ('accepted', 'rejected') and problems is not null
 
 ),
 
