@@ -160,6 +160,8 @@ def nothing_changed(settings: Settings, summary: RefreshSummary) -> bool:
     topic that shape the warehouse are the ones the published version was built with."""
     from flows.publish import code_fingerprint, published_fingerprint
 
+    if settings.lake_catalog:  # the lake may lag the file (e.g. newly configured): rebuild
+        return False
     if not summary.sources or any(r.status not in {"loaded", "skipped"} or r.records_loaded
                                   or r.records_rejected for r in summary.sources.values()):
         return False

@@ -71,6 +71,8 @@ def test_a_full_disk_stops_with_one_paragraph_and_removes_the_build_copy(publish
                         "python3 -c \"f = open('/dev/full', 'w'); f.write('log'); f.flush()\"\n")
     fake_dbt.chmod(fake_dbt.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setattr("flows.transform.dbt_executable", lambda: str(fake_dbt))
+    sheet = settings.outcomes_path / "published_outcomes.csv"  # something to rebuild for
+    sheet.write_text(sheet.read_text().replace("adults with T1D", "Adults with T1D", 1))
 
     with pytest.raises(DiskFull) as caught:
         refresh_warehouse(source="snapshot", stages=["outcomes"])

@@ -64,7 +64,7 @@ def test_killing_only_the_refresh_process_orphans_nothing_that_blocks(published_
 
     try:
         summary = refresh_warehouse(source="snapshot", stages=["outcomes"])  # at once
-        assert summary["published_version"]
+        assert summary["published_version"] or summary["nothing_changed"]
         _, alive = psutil.wait_procs(orphans, timeout=15)
         assert alive == [], f"still running after the next refresh: {alive}"
     finally:

@@ -117,16 +117,32 @@ def check_facts_against_reference(path) -> None:
     assert checked == 160
 
 
-def test_unchanged_source_rerun_fetches_nothing_and_still_publishes(published_copy):
-    before = query(published_copy.warehouse_path, "select count(*) from raw.ctgov_studies")
+def test_a_rerun_with_nothing_new_neither_rebuilds_nor_republishes(published_copy):
+    settings = published_copy
+    before = (settings.data_path / "current").readlink()
     second = refresh_warehouse(source="snapshot")
-    assert second["skipped_reason"] and "unchanged" in second["skipped_reason"]
-    assert second["records_landed"] == 0
-    statuses = query(published_copy.warehouse_path,
-                     "select status from raw.ingest_runs where source = 'ctgov' "
-                     "order by finished_at")
-    assert [s for (s,) in statuses] == ["loaded", "skipped_unchanged"]
-    assert query(published_copy.warehouse_path, "select count(*) from raw.ctgov_studies") == before
+    assert second["nothing_changed"] is True
+    assert second["skipped_reason"].startswith(
+        f"nothing changed since the published version {before.name}")
+    assert second["records_landed"] == 0 and second["changes"] == {}
+    assert second["sources"]["ctgov"]["status"] == "skipped"  # dataTimestamp did not move
+    assert (settings.data_path / "current").readlink() == before
+    assert not settings.build_database.exists()
+
+    # one changed sheet row is enough to rebuild; the changes list exactly that
+    sheet = settings.outcomes_path / "published_outcomes.csv"
+    with sheet.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = reader.fieldnames, list(reader)
+    rows[0]["value_as_reported"] += " (as re-read)"
+    with sheet.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    third = refresh_warehouse(source="snapshot")
+    assert third["nothing_changed"] is False and third["published_version"]
+    assert query(settings.warehouse_path, "select change_type, count(*) from "
+                 "marts.changes_since_last_run group by 1") == [("new_outcome_row", 1)]
 
 
 def test_too_many_bad_records_fail_the_run_before_loading(pipeline_settings, snapshot_copy,
