@@ -162,7 +162,11 @@ def run(kind: str, inputs: list[Path], out_dir: Path, workers: int | None = None
 # --- Benchmark: 1 vs N workers on the same input ----------------------------------------------
 
 def make_inputs(root: Path, files: int, records: int) -> dict[str, list[Path]]:
-    from flows.bench import write_archive, write_pubmed_baseline
+    from flows.settings import REPO_DIR
+
+    if str(REPO_DIR) not in sys.path:  # the synthetic generators are a developer tool (tools/)
+        sys.path.insert(0, str(REPO_DIR))
+    from tools.bench import write_archive, write_pubmed_baseline
     from flows.ingest import IngestOutcome, land_archive
     from flows.landing import LandingRun
 
