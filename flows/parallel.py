@@ -166,9 +166,9 @@ def make_inputs(root: Path, files: int, records: int) -> dict[str, list[Path]]:
 
     if str(REPO_DIR) not in sys.path:  # the synthetic generators are a developer tool (tools/)
         sys.path.insert(0, str(REPO_DIR))
-    from tools.bench import write_archive, write_pubmed_baseline
     from flows.ingest import IngestOutcome, land_archive
     from flows.landing import LandingRun
+    from tools.bench import write_archive, write_pubmed_baseline
 
     pubmed = []
     for i in range(files):
