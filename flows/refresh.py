@@ -224,8 +224,8 @@ def _disk_full(settings: Settings) -> DiskFull:
     return DiskFull(
         f"The disk holding {settings.data_path} is full, so this refresh stopped and nothing was "
         f"published: the last good warehouse stays live. The build copy was removed "
-        f"({freed / 1e6:,.1f} MB freed; {free / 1e6:,.0f} MB free now). Free some space (old "
-        f"raw runs under {settings.raw_dir} can be archived) and run again.")
+        f"({freed / 1e6:,.1f} MB freed; {free / 1e6:,.0f} MB free now). Free some space on that "
+        f"disk and run again (keep {settings.raw_dir}: it records what was loaded).")
 
 
 def _finish(settings: Settings, summary: report.RefreshSummary) -> None:
