@@ -120,6 +120,9 @@ def test_live_source_alone_builds_and_publishes(pipeline_settings, tmp_path, mon
         assert all(cls for _, _, cls, _ in trials)
     elif scenario == "europepmc-only":
         assert count(settings, "staging.stg_europepmc__records") == len(full.europepmc) > 10
+        # Europe PMC records PubMed does not hold are publications of their own
+        assert query(settings.warehouse_path, "select source, count(*) from "
+                     "marts.dim_publications group by 1") == [("europepmc", len(full.europepmc))]
     else:
         outcomes = dict(query(settings.warehouse_path,
                               "select source, count(*) from marts.fct_outcomes group by 1"))

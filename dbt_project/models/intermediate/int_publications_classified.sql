@@ -3,7 +3,7 @@
     keyword bucket of title and MeSH ('unclassified' when nothing matches). -#}
 with publications as (
 
-    select * from {{ ref('stg_pubmed__articles') }}
+    select * from {{ ref('int_publications') }}
 
 ),
 

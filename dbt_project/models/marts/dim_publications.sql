@@ -2,15 +2,7 @@
 
 with articles as (
 
-    select * from {{ ref('stg_pubmed__articles') }}
-
-),
-
-first_authors as (
-
-    select publication_id, coalesce(last_name || coalesce(' ' || initials, ''), collective_name) as first_author
-    from {{ ref('stg_pubmed__authors') }}
-    where author_position = 1
+    select * from {{ ref('int_publications') }}
 
 ),
 
@@ -46,8 +38,8 @@ final as (
         articles.doi,
         articles.pmcid,
         articles.title,
-        first_authors.first_author,
-        coalesce(articles.journal_iso_abbreviation, articles.journal_title) as journal,
+        articles.first_author,
+        articles.journal,
         articles.publication_year,
         articles.publication_date,
         articles.publication_date_precision,
@@ -61,7 +53,6 @@ final as (
         articles.source_url,
         articles.retrieved_at
     from articles
-    left join first_authors using (publication_id)
     left join classified using (publication_id)
     left join links using (publication_id)
     left join outcome_rows using (publication_id)

@@ -22,6 +22,7 @@ renamed as (
         lower(doi)                                                  as doi,
         payload->>'pmcid'                                           as pmcid,
         payload->>'title'                                           as title,
+        nullif(trim(split_part(payload->>'authorString', ',', 1)), '') as first_author,
         payload->>'abstractText'                                    as abstract,
         try_cast(payload->>'pubYear' as integer)                    as publication_year,
         coalesce(payload->'journalInfo'->'journal'->>'title', payload->>'journalTitle') as journal_title,
