@@ -44,3 +44,38 @@ def assert_marts_keep_their_contracts(path: Path) -> None:
     published = published_mart_types(path)
     for mart, columns in mart_contracts().items():
         assert published.get(mart) == columns, f"marts.{mart} does not match its contract"
+
+
+def start_refresh_until_dbt_builds(timeout: float = 240):
+    """Start `betacell run --source snapshot --full` in its own session (its own temporary
+    Prefect server) and return ``(process, dbt process)`` once ``dbt build`` runs."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    from flows.settings import REPO_DIR
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", "--source", "snapshot", "--full"],
+        env=env, cwd=REPO_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    parent = psutil.Process(process.pid)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the refresh ended before dbt build started"
+        for child in parent.children(recursive=True):
+            try:
+                command = child.cmdline()
+            except psutil.Error:
+                continue
+            if any(part.endswith("dbt") for part in command[:2]) and "build" in command:
+                return process, child
+        time.sleep(0.2)
+    process.kill()
+    raise AssertionError("dbt build never started")
+

@@ -12,16 +12,16 @@ import time
 from pathlib import Path
 
 import duckdb
-import psutil
 import pytest
 
 from flows.errors import GateFailed
 from flows.publish import prepare_build_database, publish
 from flows.refresh import refresh_warehouse
 from flows.runlock import refresh_lock
-from flows.settings import REPO_DIR, reset_settings_cache
+from flows.settings import reset_settings_cache
 from flows.stages import gate_marts
 from tests.conftest import inject_studies, set_data_timestamp
+from tests.helpers import start_refresh_until_dbt_builds
 
 pytestmark = pytest.mark.integration
 READER = Path(__file__).with_name("reader_loop.py")
@@ -121,33 +121,11 @@ def test_concurrent_reader_never_errors_nor_sees_a_mix(published_copy, tmp_path)
     assert len(result["versions"]) >= 3  # it saw newer publications without reopening
 
 
-def _dbt_build_running(parent: psutil.Process) -> bool:
-    for child in parent.children(recursive=True):
-        try:
-            if any("dbt" in part for part in child.cmdline()) and "build" in child.cmdline():
-                return True
-        except psutil.Error:
-            continue
-    return False
-
-
 def test_refresh_killed_mid_dbt_build_leaves_the_old_version(published_copy):
     settings = published_copy
     before = hashlib.sha256(settings.warehouse_path.read_bytes()).hexdigest()
     set_data_timestamp(settings.snapshot_path, "2026-06-01T09:00:00")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
-    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--source", "snapshot", "--full"],
-        env=env, cwd=REPO_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    parent = psutil.Process(process.pid)
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and not _dbt_build_running(parent):
-        assert process.poll() is None, "the refresh ended before dbt build started"
-        time.sleep(0.2)
-    assert _dbt_build_running(parent), "dbt build never started"
+    process, _ = start_refresh_until_dbt_builds()
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
 
