@@ -25,22 +25,22 @@ from flows.errors import BetacellError
 from flows.landing import utc_now
 from flows.settings import REPO_DIR
 
-OUTCOMES = (
-    "insulin_independence", "insulin_dose_change", "c_peptide_change", "c_peptide_auc",
-    "hba1c_change", "hba1c_end", "graft_survival", "severe_hypoglycemia",
-    "adverse_event_serious", "tumorigenicity", "teratoma", "microthrombosis", "infection",
-    "death", "other",
-)
-MEASURES = ("proportion", "mean", "median", "mean_change", "count", "qualitative")
-VERIFIED = ("yes", "secondary", "no")
-DIABETES_TYPES = ("T1D", "T2D", "T1D/T2D")
-# Controlled units. 'as_reported' = a unit that is kept verbatim in unit_as_reported and is not
-# convertible (so never pooled with other units).
-UNITS = (
-    "proportion", "count", "none", "percent", "percent_change", "hba1c_percent",
-    "hba1c_mmol_per_mol", "c_peptide_ng_per_ml", "c_peptide_nmol_per_l", "c_peptide_pmol_per_l",
-    "iu_per_day", "iu_per_kg_per_day", "months", "as_reported",
-)
+SEEDS = REPO_DIR / "dbt_project" / "seeds"
+
+
+def sheet_vocabulary(column: str) -> tuple[str, ...]:
+    """The allowed values of one controlled sheet column (seed sheet_vocabulary, their one home)."""
+    with (SEEDS / "sheet_vocabulary.csv").open(newline="", encoding="utf-8") as handle:
+        return tuple(row["value"] for row in csv.DictReader(handle) if row["column_name"] == column)
+
+
+OUTCOMES = sheet_vocabulary("outcome")
+MEASURES = sheet_vocabulary("measure")
+VERIFIED = sheet_vocabulary("verified")
+DIABETES_TYPES = sheet_vocabulary("diabetes_type")
+UNITS = sheet_vocabulary("unit")  # 'as_reported': kept verbatim, never converted or pooled
+
+
 class OutcomeRow(BaseModel):
     """One extraction-sheet row. Text '' means not reported and becomes None."""
 
@@ -56,7 +56,7 @@ class OutcomeRow(BaseModel):
     trial_id: str | None = None
     design: str | None = None
     randomized: str | None = None
-    diabetes_type: Literal["T1D", "T2D", "T1D/T2D"]
+    diabetes_type: Literal[DIABETES_TYPES]  # type: ignore[valid-type]
     population_note: str | None = None
     therapy_class_as_reported: str | None = None
     cell_source: str | None = None
@@ -82,7 +82,7 @@ class OutcomeRow(BaseModel):
     n_total: int | None = Field(default=None, ge=0)
     ci_low: float | None = None
     ci_high: float | None = None
-    verified: Literal["yes", "secondary", "no"]
+    verified: Literal[VERIFIED]  # type: ignore[valid-type]
     source: str | None = None
 
     @field_validator("*", mode="before")
@@ -338,9 +338,6 @@ def _arm_size_rules(parsed: list[tuple[int, OutcomeRow]], file: str) -> list[She
                 file, number, "n_total",
                 f"n_total {row.n_total} exceeds the arm size n_arm {row.n_arm}"))
     return out
-
-
-SEEDS = REPO_DIR / "dbt_project" / "seeds"
 
 
 @lru_cache(maxsize=1)

@@ -42,6 +42,13 @@ def seed_column(seed: str, column: str) -> list[str]:
         return [row[column] for row in csv.DictReader(handle)]
 
 
+def seed_column_where(seed: str, column: str, **equal: str) -> list[str]:
+    """One column of a dbt seed, for the rows whose other columns have the given values."""
+    with (SEEDS / f"{seed}.csv").open(newline="", encoding="utf-8") as handle:
+        return [row[column] for row in csv.DictReader(handle)
+                if all(row[k] == v for k, v in equal.items())]
+
+
 THERAPY_CLASSES = seed_column("therapy_classes", "therapy_class")
 PARTIAL_DATE = r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$"
 CRITICAL, WARNING = "critical", "warning"
@@ -138,7 +145,9 @@ RAW_CHECKS = (
                                   where status = 'accepted')""",
         (
             Expect("ExpectColumnValuesToBeInSet", {"column": "verified",
-                                                   "value_set": ["yes", "secondary", "no"]}),
+                                                   "value_set": seed_column_where(
+                                                       "sheet_vocabulary", "value",
+                                                       column_name="verified")}),
             Expect("ExpectColumnValuesToNotBeNull", {"column": "outcome"}),
             Expect("ExpectColumnPairValuesAToBeGreaterThanB",
                    {"column_A": "n_total", "column_B": "n_events", "or_equal": True,
