@@ -134,6 +134,21 @@ def postgres_server() -> Postgres:
         shutil.rmtree(base, ignore_errors=True)
 
 
+def wait_until_answering(url: str, proc: subprocess.Popen, log: Path, seconds: float,
+                         what: str) -> None:
+    """Poll ``url`` until it answers; the server failing or the time running out is
+    ``unavailable`` (a failure with CI=true), with the end of its log."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                unavailable(f"{what} did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.2)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -177,15 +192,8 @@ def s3_server(tmp_path_factory) -> S3:
     pidfile = Path(tempfile.gettempdir()) / f"betacell-s3-{os.getpid()}-{port}.pid"
     pidfile.write_text(f"{os.getpid()} {proc.pid}")
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    unavailable(f"moto S3 server did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.1)
+        wait_until_answering(f"http://127.0.0.1:{port}/moto-api/", proc, log, 60,
+                             "moto S3 server")
         yield S3(port)
     finally:
         try:

@@ -10,14 +10,13 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from flows import lake
 from flows.settings import get_settings
-from tests.integration.conftest import free_port, unavailable
+from tests.integration.conftest import free_port, wait_until_answering
 
 pytestmark = pytest.mark.integration
 
@@ -39,15 +38,7 @@ def prefect_server(tmp_path):
                                 start_new_session=True)
     url = f"http://127.0.0.1:{port}/api"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/health", timeout=2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    unavailable(f"prefect server did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.5)
+        wait_until_answering(f"{url}/health", proc, log, 180, "prefect server")
         yield {**env, "PREFECT_API_URL": url}
     finally:
         try:
