@@ -84,7 +84,7 @@ def q4_tumour_and_thrombosis_reporting(rows, path):
 def q5_trace_hsc_pooled_number(rows, path):
     # Voltarelli 2007's patients are inside Couri 2009: one cohort, the larger report counts
     assert [(r[0], r[1]) for r in rows] == [("COURI2009_AHST", "NCT00315133"),
-                                           ("GU2012_AHST_DKA", "study:GU2012_AHST_DKA"),
+                                           ("GU2012_AHST_DKA", "NCT00807651"),
                                            ("LI2012_AHST", "study:LI2012_AHST")]
     with SHEET.open() as handle:
         sheet = {(r["study_id"], r["arm"], r["n_events"]): r for r in csv.DictReader(handle)

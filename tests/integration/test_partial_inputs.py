@@ -60,7 +60,7 @@ def count(settings, table: str) -> int:
 @pytest.mark.parametrize("sources, sheets, expected", [
     ((), False, {}),
     (("ctgov",), False, {"marts.dim_trials": 160, "marts.fct_outcomes": 0}),
-    (("pubmed",), False, {"marts.dim_publications": 24, "marts.dim_trials": 0}),
+    (("pubmed",), False, {"marts.dim_publications": 26, "marts.dim_trials": 0}),
     (("ictrp",), False, {"marts.dim_trials": 7, "staging.stg_ctgov__studies": 0}),
     ((), True, {"marts.fct_outcomes": 162, "marts.dim_trials": 0}),
 ], ids=["seeds-only", "ctgov-only", "pubmed-only", "ictrp-only", "outcome-sheet-only"])

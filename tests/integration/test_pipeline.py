@@ -64,7 +64,7 @@ def test_snapshot_run_publishes_every_trial_in_staging(built_warehouse):
 
     # Publications from the snapshot are loaded and linked to the snapshot trials.
     (articles,) = query(path, "select count(*) from staging.stg_pubmed__articles")[0]
-    assert articles == len(snapshot_publications()) == 24
+    assert articles == len(snapshot_publications()) == 26
     linked = query(path, """select trial_id, publication_id, confidence from
         marts.trial_publication_links where is_trial_in_warehouse and is_publication_in_warehouse""")
     assert ("NCT03163511", "pmid:35028608", "high") in linked
