@@ -48,10 +48,11 @@ st.dataframe(unresolved[["registry_id", "registry", "unresolved_reason", "refere
 st.subheader("Classification review queue")
 queue = data.mart("classification_review_queue")
 open_items = queue[queue["review_status"] == "open"]
-st.caption(f"{len(open_items)} open item(s): registry records too thin to classify (no "
-           "intervention listed, or products named only by codes). A row in "
-           "dbt_project/seeds/classification_overrides.csv closes an item.")
-st.dataframe(open_items[["trial_id", "registry", "brief_title", "product_names",
+st.caption(f"{len(open_items)} open item(s): registry records the rules cannot place (a named "
+           "product no class fits, conflicting signals, a cell product no rule places, or a "
+           "record too thin to tell). A row in dbt_project/seeds/classification_overrides.csv "
+           "closes an item.")
+st.dataframe(open_items[["trial_id", "registry", "brief_title", "product_names", "review_kind",
                          "review_reason"]], hide_index=True, width="stretch")
 
 st.subheader("Outcome sheet warnings and errors")

@@ -21,7 +21,7 @@ from flows.settings import REPO_DIR, reset_settings_cache
 from tests.helpers import assert_marts_keep_their_contracts, query
 from tests.standin.corpus import HIDDEN_FROM_SEARCH, live_corpus
 from tests.standin.server import serve
-from tools.classification_report import report
+from tools.classification_report import meets_goals, report
 
 pytestmark = pytest.mark.integration
 
@@ -126,11 +126,39 @@ def test_off_topic_trials_are_not_put_into_a_therapy_class(live_run, capsys):
               f"({off['share']:.1%}), {off['needs_review']} to review")
         for name in ("development", "held_out", "all"):
             part = result[name]
-            print(f"curated {name}: {part['agreement']:.1%} of {part['n']}; "
-                  f"{part['to_review']} to review; {part['agreement_decided']:.1%} of the rest")
+            print(f"curated {name}: {part['agreement']:.1%} of {part['n']} agree, "
+                  f"{part['to_review']} to review, {part['wrong']} confidently wrong")
     assert off["n"] > 250 and off["share"] <= 0.01
-    assert result["held_out"]["agreement"] >= 0.94
-    assert result["held_out"]["agreement_decided"] >= 0.97
+    # issue #22's goals, on the curated trials set aside before its rules were written
+    assert result["held_out"]["n"] > 80
+    assert meets_goals(result, "held_out") == {
+        "agreement_or_review": True, "review": True, "wrong": True, "offtopic_into_a_class": True}
+
+
+# What the classifier must do with the kinds issue #22 found confidently wrong or off-topic
+# (tests/fixtures/live_corpus/classification_cases.csv): place it, or send it to review with the
+# kind of doubt and a reason naming the product.
+ISSUE_22_CASES = {
+    "NCT03276312": ("msc", "rule", "Lipogems"),  # micro-fragmented adipose, named as a device
+    "NCT00815217": ("needs_review", "named_product_not_placed", "lipoaspirate"),
+    "NCT01065337": ("needs_review", "named_product_not_placed", "tissue repair cells"),
+    "NCT07118475": ("needs_review", "description_conflicts", "adult pancreatic progenitor"),
+    "NCT03835312": ("needs_review", "conflicting_products", "cord-blood cells and islets"),
+    "NCT06236607": ("not_stem_cell", "no_rule", "no stem-cell or islet product"),  # "educator visit"
+}
+
+
+def test_the_kinds_issue_22_found_confidently_wrong_are_placed_or_sent_to_review(live_run):
+    rows = {t: (cls, case, f"{rule} {reason}") for t, cls, case, rule, reason in query(
+        live_run["warehouse"],
+        "select trial_id, therapy_class, classification_case, therapy_class_rule, "
+        "therapy_class_reason from intermediate.int_trial_classification")}
+    for trial_id, (cls, case, words) in ISSUE_22_CASES.items():
+        assert rows[trial_id][:2] == (cls, case), (trial_id, rows[trial_id])
+        assert words in rows[trial_id][2], (trial_id, rows[trial_id][2])
+    queue = dict(query(live_run["warehouse"], "select trial_id, review_kind from "
+                                              "marts.classification_review_queue"))
+    assert {t for t, (cls, _, _) in ISSUE_22_CASES.items() if cls == "needs_review"} <= set(queue)
 
 
 def test_a_publication_linked_to_no_classified_trial_is_unclassified(live_run):
@@ -143,7 +171,9 @@ def test_a_publication_linked_to_no_classified_trial_is_unclassified(live_run):
 def test_thin_records_go_to_the_review_queue(live_run):
     queue = dict(query(live_run["warehouse"], "select trial_id, review_reason from "
                                               "marts.classification_review_queue"))
-    assert "products named only by codes" in queue["NCT05626712"]  # CELZ-201
+    # CELZ-201 is a named product (seed cell_products) whose class the record does not settle
+    assert "a named product the rules cannot place" in queue["NCT05626712"]
+    assert "CELZ-201" in queue["NCT05626712"]
     assert "products named only by codes" in queue["NCT06789302"]  # DT2-SCT
     assert any(reason == "no intervention listed in the record" for reason in queue.values())
 

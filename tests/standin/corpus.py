@@ -7,6 +7,10 @@
   drugs, progenitor-cell measurements, true islet transplantation, product-code-only records),
   built from ``tests/fixtures/live_corpus/offtopic_trials.csv`` (facts only; see SOURCES.md);
   many carry only a title, as the source corpus did;
+- real trials whose products the classifier must place or send to review (adipose products
+  named as a device or procedure, expanded marrow cells, progenitor-derived islet-like cells,
+  cord blood with islets, a closed-loop device trial with an "educator" visit), from
+  ``classification_cases.csv``, each with a short excerpt of its registry description;
 - one real record with a full results section (NCT00763412, descriptions removed);
 - PubMed: the snapshot's records plus one real record (PMID 29768149, abstract removed) whose
   DataBank names a trial that no registry record of the corpus carries.
@@ -67,6 +71,8 @@ def offtopic_record(row: dict[str, str]) -> dict[str, Any]:
     protocol: dict[str, Any] = {"identificationModule": {"nctId": row["nct_id"]}}
     if row["title"]:
         protocol["identificationModule"]["briefTitle"] = row["title"]
+    if row.get("description_excerpt"):
+        protocol["descriptionModule"] = {"briefSummary": row["description_excerpt"]}
     status: dict[str, Any] = {}
     if row["overall_status"]:
         status["overallStatus"] = row["overall_status"]
@@ -104,7 +110,15 @@ def offtopic_record(row: dict[str, str]) -> dict[str, Any]:
 
 
 def offtopic_rows() -> list[dict[str, str]]:
-    with (FIXTURES / "offtopic_trials.csv").open(newline="", encoding="utf-8") as handle:
+    return fixture_rows("offtopic_trials.csv")
+
+
+def classification_case_rows() -> list[dict[str, str]]:
+    return fixture_rows("classification_cases.csv")
+
+
+def fixture_rows(name: str) -> list[dict[str, str]]:
+    with (FIXTURES / name).open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -142,7 +156,7 @@ def europepmc_results(articles: list[bytes]) -> list[dict[str, Any]]:
 
 def live_corpus(hidden: tuple[str, ...] = HIDDEN_FROM_SEARCH) -> Corpus:
     curated = snapshot_studies()
-    rows = offtopic_rows()
+    rows = offtopic_rows() + classification_case_rows()
     offtopic = [offtopic_record(row) for row in rows]
     with_results = orjson.loads((FIXTURES / "NCT00763412.json").read_bytes())
     everything = curated + offtopic + [with_results]

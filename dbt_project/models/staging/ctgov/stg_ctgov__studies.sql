@@ -18,6 +18,7 @@ renamed as (
         identification_module.organization.fullName      as organization_name,
         {{ normalise_enum('identification_module.organization.class') }} as organization_class,
         description_module.briefSummary                  as brief_summary,
+        description_module.detailedDescription           as detailed_description,
 
         -- status
         {{ normalise_enum('status_module.overallStatus') }}   as overall_status,
