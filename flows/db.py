@@ -99,7 +99,7 @@ create table if not exists raw.outcome_sheet_rows (
     unit varchar, unit_as_reported varchar, n_events integer, n_total integer, ci_low double,
     ci_high double, verified varchar, source varchar, source_row integer,
     sheet_sha256 varchar not null, sheet_file varchar not null, run_id varchar not null,
-    loaded_at timestamptz not null
+    loaded_at timestamptz not null, risk_of_bias varchar, risk_of_bias_tool varchar
 );
 
 create table if not exists raw.ictrp_trials (
@@ -184,6 +184,8 @@ def sql_literal(text: str) -> str:
 RAW_MIGRATIONS = (
     "alter table raw.ingest_runs add column if not exists topic_fingerprint varchar",
     "alter table raw.outcome_sheet_rows add column if not exists outcome_definition varchar",
+    "alter table raw.outcome_sheet_rows add column if not exists risk_of_bias varchar",
+    "alter table raw.outcome_sheet_rows add column if not exists risk_of_bias_tool varchar",
 )
 
 
