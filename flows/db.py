@@ -138,6 +138,41 @@ create table if not exists raw.refreshes (
     mode        varchar
 );
 
+-- The published version a build is compared with (marts.evidence_changes), copied from the
+-- build copy's marts before dbt replaces them (flows/digest.py); empty before the first publish
+create table if not exists raw.previous_version (
+    version_id   varchar not null,
+    published_at timestamptz,
+    copied_at    timestamptz not null
+);
+
+create table if not exists raw.previous_version_comparisons (
+    comparison_id    varchar not null,
+    therapy_label    varchar,
+    outcome          varchar,
+    definition_label varchar,
+    window_label     varchar,
+    diabetes_type    varchar,
+    is_headline      boolean,
+    k_cohorts        integer,
+    n_participants   integer,
+    n_events         integer,
+    estimate         double,
+    ci_low           double,
+    ci_high          double,
+    certainty        varchar,
+    outcome_fact_ids varchar[]
+);
+
+create table if not exists raw.previous_version_trials (
+    trial_id             varchar not null,
+    brief_title          varchar,
+    therapy_class        varchar,
+    overall_status       varchar,
+    has_results          boolean,
+    is_overdue_12_months boolean
+);
+
 create table if not exists raw.ingest_runs (
     run_id           varchar not null,
     source           varchar not null,
