@@ -184,6 +184,13 @@ def test_a_sheet_edit_that_adds_a_cohort_makes_a_digest_and_a_no_op_run_makes_no
     assert [(p["event"], p["version"]) for p in posts] == [("digest", version)]
     assert HEADLINE_ESC in posts[0]["text"] and fact_id in posts[0]["text"]
 
+    page = run_page("8_What_changed.py", monkeypatch, settings.data_path)
+    assert metric(page, "Estimates moved") == str(len(query(settings.warehouse_path, """
+        select 1 from marts.evidence_changes where change_type = 'comparison_moved'""")))
+    shown = page.dataframe[0].value
+    row = shown[shown["entity_id"] == HEADLINE_ESC].iloc[0]
+    assert (row["before"], row["after"], row["fact_ids_added"]) == (moved[7], moved[8], fact_id)
+
     again = refresh_warehouse(source="snapshot")
     assert again["nothing_changed"] and (settings.data_path / "current").readlink().name == version
     assert len(httpserver.log) == 1  # no digest for a run that published nothing
@@ -289,3 +296,53 @@ def test_export_says_what_is_wrong_with_a_selector(built_warehouse, tmp_path):
                               selector, "--format", "csv"], env=env, cwd=REPO_DIR,
                              capture_output=True, text=True, timeout=120)
         assert run.returncode == 1 and message in " ".join((run.stdout + run.stderr).split())
+
+
+
+def run_page(name: str, monkeypatch, data_dir):
+    """A dashboard page run by Streamlit's AppTest on a published data directory."""
+    from streamlit.testing.v1 import AppTest
+
+    from flows.settings import REPO_DIR, reset_settings_cache
+
+    monkeypatch.setenv("BETACELL_DATA_DIR", str(data_dir))
+    monkeypatch.syspath_prepend(str(REPO_DIR / "dashboards"))
+    reset_settings_cache()
+    app = AppTest.from_file(str(REPO_DIR / "dashboards" / "pages" / name), default_timeout=60)
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
+def metric(app, label: str) -> str:
+    return next(m.value for m in app.metric if m.label == label)
+
+
+def test_the_prisma_page_draws_the_mart(built_warehouse, monkeypatch):
+    app = run_page("7_PRISMA_flow.py", monkeypatch, built_warehouse.data)
+    path = built_warehouse.warehouse
+    assert metric(app, "Trials screened") == str(scalar(path, "select count(*) from "
+                                                               "marts.dim_trials"))
+    assert metric(app, "Sent to review") == str(scalar(
+        path, "select count(*) from marts.classification_review_queue where review_status = 'open'"))
+    assert len(app.get("image")) == 1  # the diagram
+    assert len(app.dataframe[0].value) == scalar(path, "select count(*) from marts.prisma_flow")
+
+
+def test_what_changed_says_so_when_nothing_moved(built_warehouse, monkeypatch):
+    app = run_page("8_What_changed.py", monkeypatch, built_warehouse.data)
+    assert scalar(built_warehouse.warehouse, "select count(*) from marts.evidence_changes") == 0
+    assert any("Nothing moved" in info.value for info in app.info)
+
+
+def test_the_comparison_page_shows_the_certainty_beside_each_estimate(built_warehouse,
+                                                                      monkeypatch):
+    app = run_page("1_Therapy_comparison.py", monkeypatch, built_warehouse.data)
+    shown = app.dataframe[0].value
+    expected = dict(query(built_warehouse.warehouse, """select therapy_label, certainty
+        from marts.therapy_outcome_comparison where is_headline
+        and outcome = 'insulin_independence' and diabetes_type = 'T1D'"""))
+    assert dict(zip(shown["therapy_label"], shown["certainty"], strict=True)) == expected
+    reasons = app.dataframe[1].value
+    assert list(reasons.columns)[2:] == ["certainty", "design", "risk_of_bias", "inconsistency",
+                                         "imprecision", "indirectness", "publication_bias"]
