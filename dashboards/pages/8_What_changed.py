@@ -22,34 +22,49 @@ if changes.empty:
 previous = changes["previous_version_id"].iloc[0]
 st.markdown(f"Compared with version `{previous}`; published {published}.")
 kinds = changes["change_type"].value_counts()
-labels = {"comparison_moved": "Estimates moved", "comparison_new": "New comparison rows",
+labels = {"comparison_moved": "Estimates moved", "comparison_new": "New rows",
           "comparison_removed": "Rows removed", "trial_new": "New trials",
-          "trial_status_changed": "Status changes", "trial_results_posted": "Results posted",
+          "trial_status_changed": "Status changed", "trial_results_posted": "Results posted",
           "trial_became_overdue": "Became overdue"}
 columns = st.columns(len(labels))
 for column, (kind, label) in zip(columns, labels.items(), strict=True):
     column.metric(label, int(kinds.get(kind, 0)))
 
 comparisons = changes[changes["entity_type"] == "comparison"].copy()
+headline = comparisons[comparisons["is_headline"].fillna(False)]
+if not headline.empty:
+    st.subheader("Headline rows")
+    st.markdown("\n".join(
+        f"- **{row.label}**: {row.before or 'new'} → {row.after or 'removed'}"
+        + (f" (facts added: {', '.join(row.fact_ids_added)})"
+           if row.fact_ids_added is not None and len(row.fact_ids_added) else "")
+        for row in headline.itertuples()))
 if not comparisons.empty:
-    st.subheader("Comparison rows")
+    st.subheader("All comparison rows")
     headline_only = st.toggle("Headline rows only", value=False)
     if headline_only:
         comparisons = comparisons[comparisons["is_headline"].fillna(False)]
     for column in ("fact_ids_added", "fact_ids_removed"):
         comparisons[column] = comparisons[column].map(
             lambda ids: ", ".join(ids) if ids is not None else "")
+    for column in ("before", "after"):  # nothing before a new row, nothing after a removed one
+        comparisons[column] = comparisons[column].fillna("—")
     st.dataframe(comparisons.sort_values(["is_headline", "change_type"], ascending=[False, True])
-                 [["change_type", "label", "is_headline", "before", "after", "k_before",
-                   "k_after", "certainty_before", "certainty_after", "fact_ids_added",
-                   "fact_ids_removed", "entity_id"]],
+                 [["change_type", "before", "after", "label", "is_headline", "fact_ids_added",
+                   "fact_ids_removed", "k_before", "k_after", "certainty_before",
+                   "certainty_after", "entity_id"]],
                  hide_index=True, width="stretch",
-                 column_config={"entity_id": st.column_config.TextColumn("comparison_id")})
+                 column_config={"entity_id": st.column_config.TextColumn("comparison_id"),
+                                "before": st.column_config.TextColumn(width="medium"),
+                                "after": st.column_config.TextColumn(width="medium"),
+                                "label": st.column_config.TextColumn(width="large"),
+                                "is_headline": st.column_config.CheckboxColumn("headline")})
 
 trials = changes[changes["entity_type"] == "trial"].copy()
 if not trials.empty:
     st.subheader("Trials")
     trials["registry record"] = trials["entity_id"].map(data.nct_link)
+    trials["before"] = trials["before"].fillna("—")
     st.dataframe(trials[["change_type", "entity_id", "label", "before", "after",
                          "registry record"]],
                  hide_index=True, width="stretch",
