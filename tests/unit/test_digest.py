@@ -152,3 +152,26 @@ def test_the_previous_version_is_copied_into_raw_with_columns_it_lacked_as_null(
         ("NCT00000001", "COMPLETED", None)]
     assert digest.snapshot_previous_version(con) == "v7"  # replaced, not appended
     assert con.execute("select count(*) from raw.previous_version_comparisons").fetchone() == (1,)
+
+
+def test_a_change_of_the_certainty_rules_means_a_rebuild(settings, monkeypatch, tmp_path):
+    """The dbt models import flows/evidence: its code is part of the build's fingerprint, so a
+    run with nothing new still rebuilds when the rules changed."""
+    import shutil
+
+    from flows import publish
+    from flows.settings import REPO_DIR
+
+    copy = tmp_path / "repo"
+    for name in {*publish.BUILD_INPUTS, "flows/evidence"}:
+        source = REPO_DIR / name
+        if source.is_dir():
+            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
+        elif source.exists():
+            (copy / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy / name)
+    monkeypatch.setattr("flows.settings.REPO_DIR", copy)
+    before = publish.code_fingerprint(settings)
+    rules = copy / "flows" / "evidence" / "certainty.py"
+    rules.write_text(rules.read_text().replace("CI_WIDTH_SERIOUS = 0.20", "CI_WIDTH_SERIOUS = 0.25"))
+    assert publish.code_fingerprint(settings) != before
