@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "dashboards" / "screenshots"
 PAGES = {"overview": "", "comparison": "Therapy_comparison", "landscape": "Trial_landscape",
          "safety": "Safety", "publications": "Publications", "reporting": "Results_reporting",
-         "quality": "Data_quality"}
+         "quality": "Data_quality", "prisma": "PRISMA_flow", "changed": "What_changed"}
 # Debian chromium, driven by playwright (no browser download); flags for a closed network
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",

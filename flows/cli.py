@@ -297,6 +297,41 @@ def docs(
         server.server_close()
 
 
+class ExportFormat(StrEnum):
+    metafor = "metafor"
+    revman = "revman"
+    csv = "csv"
+
+
+@app.command()
+def export(
+    comparison: Annotated[str, typer.Option(
+        help="A comparison_id of marts.therapy_outcome_comparison, or column=value pairs "
+             "separated by commas (e.g. outcome=insulin_independence,is_headline=true)")],
+    format: Annotated[ExportFormat, typer.Option(  # noqa: A002 - the option's name
+        "--format", help="metafor (escalc/rma CSV), revman (dichotomous data) or csv (all)")
+    ] = ExportFormat.csv,
+    output: Annotated[str | None, typer.Option(help="Write here (default: standard output)")
+                      ] = None,
+    debug: Annotated[bool, typer.Option("--debug")] = False,
+) -> None:
+    """The study-level rows behind published estimates (cohort, events, n, definition, window,
+    source ids), in the layout metafor, RevMan or a spreadsheet imports."""
+    from pathlib import Path
+
+    from flows.export import export_comparison, write_export
+    from flows.settings import get_settings
+
+    try:
+        exported = export_comparison(get_settings(), comparison, format.value)
+        write_export(exported, Path(output) if output else None)
+    except Exception as exc:  # noqa: BLE001 - one clear paragraph for the user
+        _fail(exc, debug)
+    if output:
+        console.print(f"{exported.cohorts} cohort row(s) behind {len(exported.comparison_ids)} "
+                      f"estimate(s) written to {output} ({format.value})")
+
+
 @app.command()
 def bench(
     studies: Annotated[int, typer.Option(help="Synthetic studies to generate (0 = skip)")] = 100_000,

@@ -39,6 +39,8 @@ MEASURES = sheet_vocabulary("measure")
 VERIFIED = sheet_vocabulary("verified")
 DIABETES_TYPES = sheet_vocabulary("diabetes_type")
 UNITS = sheet_vocabulary("unit")  # 'as_reported': kept verbatim, never converted or pooled
+RISK_OF_BIAS = sheet_vocabulary("risk_of_bias")
+RISK_OF_BIAS_TOOLS = sheet_vocabulary("risk_of_bias_tool")
 
 
 class OutcomeRow(BaseModel):
@@ -84,6 +86,9 @@ class OutcomeRow(BaseModel):
     ci_high: float | None = None
     verified: Literal[VERIFIED]  # type: ignore[valid-type]
     source: str | None = None
+    # the curator's risk-of-bias judgement of this result and the tool that gave it (optional)
+    risk_of_bias: Literal[RISK_OF_BIAS] | None = None  # type: ignore[valid-type]
+    risk_of_bias_tool: Literal[RISK_OF_BIAS_TOOLS] | None = None  # type: ignore[valid-type]
 
     @field_validator("*", mode="before")
     @classmethod
@@ -315,6 +320,12 @@ def _row_rules(row: OutcomeRow, number: int, file: str) -> list[SheetProblem]:
         add("unit_as_reported", "unit 'as_reported' needs the unit text in unit_as_reported")
     if row.measure == "count" and row.value is not None and row.value != int(row.value):
         add("value", f"a count must be a whole number, got {row.value}")
+    if (row.risk_of_bias is None) != (row.risk_of_bias_tool is None):
+        given, missing = (("risk_of_bias", "risk_of_bias_tool") if row.risk_of_bias
+                          else ("risk_of_bias_tool", "risk_of_bias"))
+        add(missing, f"{given} is given without {missing}: a risk-of-bias judgement names the "
+                     f"tool that gave it ({', '.join(RISK_OF_BIAS_TOOLS)}) and the tool its "
+                     f"judgement ({', '.join(RISK_OF_BIAS)})")
     return out
 
 

@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import lake, progress, report, state
+from flows import digest, lake, progress, report, state
 from flows.db import connect
 from flows.errors import DiskFull, SourceError, is_disk_full
 from flows.preflight import check_configuration
@@ -71,6 +71,7 @@ def load(settings: Settings, build: Path, ingested: dict[str, Ingested], mode: s
     con = connect(build, settings)
     try:
         record_refresh(con, summary)
+        digest.snapshot_previous_version(con)  # before dbt replaces the published marts
         run_ids = load_sources(con, settings, ingested, summary)
         resolve_references(con, settings, mode, summary, run_ids)
         return run_ids
@@ -108,6 +109,7 @@ def publish_build(settings: Settings, build: Path, summary: report.RefreshSummar
     published = publish(settings, build)
     summary.warehouse, summary.published_bytes = str(published.warehouse), published.bytes
     summary.published_version = published.version
+    published.warnings += digest.publish_digest(settings, published.version)
     for warning in published.warnings:
         get_run_logger().warning(warning)
         summary.warnings.append(warning)

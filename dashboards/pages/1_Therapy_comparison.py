@@ -75,7 +75,8 @@ for _, row in rows.iterrows():
             error_x={"type": "data", "symmetric": False,
                      "array": [fact["ci_high"] - fact["estimate"]],
                      "arrayminus": [fact["estimate"] - fact["ci_low"]]}))
-    label = f"◆ {name}: k={row['k_cohorts']}, N={row['n_participants']}"
+    label = (f"◆ {name}: k={row['k_cohorts']}, N={row['n_participants']}, "
+             f"certainty {row['certainty']} (automatic)")
     labels.append(label)
     if row["pi_low"] == row["pi_low"]:  # a prediction interval exists
         fig.add_trace(go.Scatter(x=[row["pi_low"], row["pi_high"]], y=[label, label],
@@ -93,15 +94,29 @@ st.plotly_chart(fig, width="stretch")
 
 st.subheader("Estimates")
 table = rows[["therapy_class", "therapy_label", "msc_source", "k_cohorts", "n_participants",
-              "n_events", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "method",
-              "caveats", "timepoints_used", "study_ids"]].copy()
+              "n_events", "estimate", "ci_low", "ci_high", "certainty", "pi_low", "pi_high",
+              "method", "caveats", "timepoints_used", "study_ids"]].copy()
 table["caveats"] = table["caveats"].map(lambda c: "; ".join(c) if c is not None else "")
 table["timepoints_used"] = table["timepoints_used"].map(
     lambda c: ", ".join(c) if c is not None else "")
 table["study_ids"] = table["study_ids"].map(lambda c: ", ".join(c) if c is not None else "")
 st.dataframe(table, hide_index=True, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="%.3f")
-                            for c in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")})
+             column_config={**{c: st.column_config.NumberColumn(format="%.3f")
+                               for c in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")},
+                            "certainty": st.column_config.TextColumn(
+                                "certainty (automatic)",
+                                help="An automatic GRADE-style rating from fixed rules (README, "
+                                     "'Certainty of the evidence'), not a guideline panel's "
+                                     "judgement")})
+with st.expander("Why each certainty: one reason per domain (an automatic rating, not a "
+                 "guideline panel's judgement)"):
+    reasons = rows[["therapy_label", "msc_source", "certainty", "certainty_design",
+                    "certainty_risk_of_bias_reason", "certainty_inconsistency_reason",
+                    "certainty_imprecision_reason", "certainty_indirectness_reason",
+                    "certainty_publication_bias_reason"]]
+    st.dataframe(reasons.rename(columns=lambda c: c.removeprefix("certainty_")
+                                .removesuffix("_reason")),
+                 hide_index=True, width="stretch")
 
 st.subheader("The rows behind the plot")
 used = effects[effects["outcome_fact_id"].isin(

@@ -83,6 +83,8 @@ renamed as (
         ci_high,
         verified                                               as verification_status,
         source                                                 as source_note,
+        risk_of_bias,
+        risk_of_bias_tool,
         sheet_file,
         sheet_sha256,
         source_row,
