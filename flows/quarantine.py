@@ -37,7 +37,7 @@ _RECORD = """case {t}.source when 'registry_results' then 'ctgov' else 'outcome_
 _OUTCOME_ROW_BROKEN = "(o.value < 0 or o.value > 1 or o.n_events > o.n_analyzed or o.n_events < 0)"
 _HARM_ROW_BROKEN = """(a.affected_low < 0 or a.affected_low > a.affected_high
                        or a.affected_high > a.at_risk_count or a.affected_count > a.at_risk_count
-                       or a.events_count < a.affected_high)"""
+                       or a.events_count < a.affected_low)"""
 
 
 def _through_facts(pooled: str, facts: str, ids: str, key: str, broken_row: str,

@@ -169,8 +169,8 @@ registry_rows as (
         f.event_category,
         f.events_count,
         case when f.affected_low = f.affected_high then f.affected_low end as affected_count,
-        case when f.at_risk_count is not null then f.affected_low end as affected_low,
-        case when f.at_risk_count is not null then coalesce(f.affected_high, f.at_risk_count) end as affected_high,
+        f.affected_low,
+        f.affected_high,
         f.at_risk_count,
         case when f.is_listed then f.count_basis end as count_basis,
         false as is_count_derived,
@@ -288,10 +288,9 @@ published_rows as (
         case when p.row_total = 1 then p.largest_count end as events_count,
         case when p.rows_with_count = p.row_total
                   and p.largest_count = least(p.sum_count, p.at_risk_count) then p.largest_count end as affected_count,
-        case when p.at_risk_count is not null then p.largest_count end as affected_low,
-        case when p.at_risk_count is not null and p.largest_count is not null then
-            case when p.rows_with_count = p.row_total then least(p.sum_count, p.at_risk_count)
-                 else p.at_risk_count end
+        p.largest_count as affected_low,
+        case when p.largest_count is not null then
+            least(case when p.rows_with_count = p.row_total then p.sum_count end, p.at_risk_count)
         end as affected_high,
         p.at_risk_count,
         case when p.harm_category is not null then
