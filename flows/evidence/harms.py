@@ -69,18 +69,21 @@ def chosen_reports(rows: pd.DataFrame) -> pd.DataFrame:
     return chosen.assign(status=chosen["status_rank"].map(inverse))
 
 
-def counted_cohorts(rows: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
-    """The counted rows of each cohort's chosen report, summed over its arms."""
+def counted_rows(rows: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a count of each cohort's chosen report."""
     reported = chosen[chosen["status"] == "reported"][[*KEY, "cohort_id", "study_id"]]
-    counted = rows[rows["reporting_status"] == "reported"].merge(
+    return rows[rows["reporting_status"] == "reported"].merge(
         reported, on=[*KEY, "cohort_id", "study_id"], how="inner")
+
+
+def counted_cohorts(counted: pd.DataFrame) -> pd.DataFrame:
+    """The counted rows of each cohort's chosen report, summed over its arms."""
     counted["is_secondary"] = counted["verification_status"] == "secondary"
     counted["is_count_derived"] = counted["is_count_derived"].fillna(False).astype(bool)
     cohorts = (counted.groupby([*KEY, "cohort_id", "study_id"], dropna=False, sort=False)
                .agg(low=("affected_low", "sum"), high=("affected_high", "sum"),
                     at_risk=("at_risk_count", "sum"), source=("source", "first"),
-                    derived=("is_count_derived", "any"), secondary=("is_secondary", "any"),
-                    facts=("adverse_event_fact_id", list))
+                    derived=("is_count_derived", "any"), secondary=("is_secondary", "any"))
                .reset_index())
     cohorts["is_bounds"] = cohorts["low"] != cohorts["high"]
     for source in SOURCES:
@@ -106,16 +109,20 @@ def harm_rates(harms: pd.DataFrame) -> pd.DataFrame:
     chosen = chosen_reports(rows)
     tallies = (pd.crosstab([chosen[k].fillna("\0") for k in KEY], chosen["status"])
                .reindex(columns=list(STATUS_ORDER), fill_value=0))
-    cohorts = counted_cohorts(rows, chosen)
+    counted = counted_rows(rows, chosen)
+    cohorts = counted_cohorts(counted)
+    facts = (counted.assign(key_dt=counted["diabetes_type"].fillna("\0"))
+             .groupby(["therapy_class", "key_dt", "harm_category"], sort=True)
+             ["adverse_event_fact_id"].agg(sorted).rename("facts"))
     sums = (cohorts.assign(key_dt=cohorts["diabetes_type"].fillna("\0"))
             .groupby(["therapy_class", "key_dt", "harm_category"], sort=True)
             .agg(low=("low", "sum"), high=("high", "sum"), at_risk=("at_risk", "sum"),
                  bounds=("is_bounds", "sum"), derived=("derived", "any"),
                  secondary=("secondary", "any"), studies=("study_id", sorted),
-                 facts=("facts", lambda f: sorted(x for fact in f for x in fact)),
                  **{f"{s}_{part}": (f"{s}_{part}", agg) for s in SOURCES
                     for part, agg in (("low", "sum"), ("at_risk", "sum"), ("bounds", "any"))},
                  **{f"{s}_n": (f"{s}_low", "count") for s in SOURCES}))
+    sums = sums.join(facts)
     sums.index = sums.index.set_names(KEY)
     out = tallies.join(sums, how="left").reset_index()
     out["diabetes_type"] = out["diabetes_type"].replace("\0", None)
