@@ -159,9 +159,9 @@ def test_safety_shows_the_safety_mart_with_not_reported_apart(published):
                ci_low, ci_high, is_not_reported, count_basis
         from marts.safety_signals order by therapy_class, diabetes_type, harm_category""")
     shown = app.dataframe[0].value
-    figures = dict(zip(zip(shown["therapy_class"], shown["diabetes_type"].map(
-        lambda v: None if v != v else v), shown["harm_category"], strict=True),
-        shown["figure"], strict=True))
+    types = [None if v != v else v for v in shown["diabetes_type"]]  # NaN: type not stated
+    figures = dict(zip(zip(shown["therapy_class"], types, shown["harm_category"], strict=True),
+                       shown["figure"], strict=True))
     assert len(figures) == len(mart)
     for cls, dtype, harm, affected, lo, hi, at_risk, low, high, not_reported, basis in mart:
         expected = ("NR" if not_reported
