@@ -156,6 +156,13 @@ def _print_summary(summary: dict) -> None:
         console.print(f"[yellow]{len(summary['unresolved_references'])} referenced trial id(s) "
                       f"could not be resolved[/] ({listed}…); see marts.unresolved_references",
                       highlight=False)
+    if quarantined := summary.get("quarantined"):
+        console.print(f"[red]{len({q['record_id'] for q in quarantined})} record(s) quarantined[/]"
+                      " (their results rows are kept out of the marts; the rest is published):",
+                      highlight=False)
+        for q in quarantined:
+            console.print(f"  {q['record_id']} ({q['source']}): {q['check_name']} "
+                          f"[{(q.get('offending_values') or '')[:160]}]", highlight=False)
     for sheet in summary.get("outcome_sheets", []):
         if sheet["status"] == "rejected":
             console.print(f"[red]Outcome sheet {sheet['sheet']} rejected:[/] {sheet['message']}")
@@ -238,12 +245,33 @@ def _print_status(con, path) -> None:
     ).fetchall():
         runs.add_row(*["" if v is None else str(v) for v in row])
     console.print(runs)
+    _print_quarantine(con)
     counts = Table(title="Tables")
     counts.add_column("table")
     counts.add_column("rows", justify="right")
     for name, rows in table_counts(con).items():
         counts.add_row(name, f"{rows:,}")
     console.print(counts)
+
+
+def _print_quarantine(con) -> None:
+    """Records quarantined in the published version (marts.quarantined_records)."""
+    if not con.execute("select count(*) from information_schema.tables where table_schema = "
+                       "'marts' and table_name = 'quarantined_records'").fetchone()[0]:
+        return
+    rows = con.execute("select record_id, source, check_name, detected_by, first_seen_at, "
+                       "offending_values from marts.quarantined_records "
+                       "order by record_id, check_name").fetchall()
+    if not rows:
+        console.print("Quarantined records: none")
+        return
+    table = Table(title=f"[red]QUARANTINED[/] records ({len({r[0] for r in rows})}): their "
+                        "results rows are kept out of the marts")
+    for column in ("record", "source", "check", "found by", "first seen", "offending values"):
+        table.add_column(column)
+    for record_id, source, check, by, first_seen, values in rows:
+        table.add_row(record_id, source, check, by, _when(first_seen), (values or "")[:160])
+    console.print(table)
 
 
 def _when(value) -> str:

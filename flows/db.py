@@ -132,6 +132,16 @@ create table if not exists raw.reference_checks (
     checked_at    timestamptz not null
 );
 
+create table if not exists raw.quarantine_requests (
+    source          varchar not null,    -- records the mart gate traced failing rows to
+    record_id       varchar not null,
+    record_version  varchar,             -- the version quarantined (ctgov: payload_md5)
+    check_name      varchar not null,
+    offending_values varchar,
+    refresh_id      varchar not null,
+    requested_at    timestamptz not null
+);
+
 create table if not exists raw.refreshes (
     refresh_id  varchar not null,    -- one row per refresh that built the warehouse
     started_at  timestamptz not null,

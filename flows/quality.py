@@ -209,11 +209,39 @@ MART_CHECKS = (
     Check(
         "mart_safety_counts",
         "mart",
-        """select therapy_class, harm_category, participants_affected, participants_at_risk
+        """select therapy_class, diabetes_type, harm_category, participants_affected_low,
+                  participants_affected_high, participants_at_risk
            from marts.safety_signals where participants_at_risk is not null""",
         (Expect("ExpectColumnPairValuesAToBeGreaterThanB",
-                {"column_A": "participants_at_risk", "column_B": "participants_affected",
-                 "or_equal": True}),),
+                {"column_A": "participants_at_risk", "column_B": "participants_affected_high",
+                 "or_equal": True}),
+         Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                {"column_A": "participants_affected_high",
+                 "column_B": "participants_affected_low", "or_equal": True})),
+    ),
+    Check(
+        # row level, at the grain the registry gives: group totals, term bounds, single terms
+        "mart_adverse_event_counts",
+        "mart",
+        """select adverse_event_fact_id as row_id, affected_low, affected_high, at_risk_count,
+                  events_count
+           from marts.fct_adverse_events where affected_low is not null
+           union all
+           select adverse_event_term_id, affected_count, affected_count, at_risk_count,
+                  events_count
+           from marts.fct_adverse_event_terms where affected_count is not null""",
+        (
+            Expect("ExpectColumnValuesToBeBetween", {"column": "affected_low", "min_value": 0}),
+            Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                   {"column_A": "affected_high", "column_B": "affected_low", "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing"}),
+            Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                   {"column_A": "at_risk_count", "column_B": "affected_high", "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing"}),
+            Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                   {"column_A": "events_count", "column_B": "affected_low", "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing"}),
+        ),
     ),
     Check(
         "mart_trial_classes",

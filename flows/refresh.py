@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import digest, lake, progress, report, state
+from flows import digest, lake, progress, quarantine, report, state
 from flows.db import connect
 from flows.errors import DiskFull, SourceError, is_disk_full
 from flows.preflight import check_configuration
@@ -33,7 +33,6 @@ from flows.settings import Settings, get_settings
 from flows.sources import catalog
 from flows.sources.catalog import Ingested, IngestRequest
 from flows.stages import (
-    gate_marts,
     gate_raw,
     load_sources,
     note_failure,
@@ -100,8 +99,8 @@ def dbt_build(settings: Settings, build: Path) -> dict[str, int]:
 
 
 @task(name="mart-gate", cache_policy=NO_CACHE)
-def mart_gate(settings: Settings, build: Path) -> dict[str, Any]:
-    return _gate_report("mart", gate_marts(settings, build))
+def mart_gate(settings: Settings, build: Path, summary: report.RefreshSummary) -> dict[str, Any]:
+    return _gate_report("mart", quarantine.gate_marts_with_quarantine(settings, build, summary))
 
 
 @task(name="publish", cache_policy=NO_CACHE)
@@ -204,7 +203,7 @@ def _ingest_to_publish(settings: Settings, source: str, since: date | None, full
         return
     summary.gates["raw"] = raw_gate(settings, build, run_ids, summary)
     summary.dbt_status_counts = dbt_build(settings, build)
-    summary.gates["mart"] = mart_gate(settings, build)
+    summary.gates["mart"] = mart_gate(settings, build, summary)
     publish_build(settings, build, summary)
     if settings.lake_catalog:  # after the single file is published; one lake snapshot
         lake_publish(settings)

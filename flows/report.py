@@ -62,6 +62,7 @@ class RefreshSummary:
     warnings: list[str] = field(default_factory=list)
     gates: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, int] = field(default_factory=dict)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)  # see flows/quarantine.py
 
     @property
     def stale_sources(self) -> list[SourceReport]:
@@ -100,6 +101,9 @@ def summary_markdown(summary: RefreshSummary) -> str:
           f"({r.get('expectations', 0)} expectations, {len(r.get('warnings', []))} warnings)"
           for gate, r in summary.gates.items()),
         f"- changes since the last run: {summary.changes or 'none'}",
+        f"- quarantined records: {len(summary.quarantined)}"
+        + "".join(f"\n  - {q['record_id']} ({q['source']}): {q['check_name']} "
+                  f"[{(q.get('offending_values') or '')[:200]}]" for q in summary.quarantined),
         "",
         "| table | rows |",
         "|---|---:|",

@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         default=0.02, ge=0, le=1, description="A run with a larger share of rejected records fails"
     )
     load_batch_records: int = Field(default=5000, ge=1)
+    # Quarantine (flows/quarantine.py): records whose own numbers are impossible, or that the mart
+    # gate traces failing rows to, are kept out of the marts and the rest publishes; more than
+    # this many records, or more than this share of the trials, is systemic: nothing publishes.
+    max_quarantine: int = Field(default=5, ge=0)
+    max_quarantine_share: float = Field(default=0.01, ge=0, le=1)
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int = Field(default=2, ge=1)
 

@@ -20,6 +20,20 @@ else:
                  hide_index=True, width="stretch", key="stale_sources")
 st.dataframe(sources, hide_index=True, width="stretch", key="sources")
 
+st.subheader("Quarantined records")
+quarantined = data.mart("quarantined_records")
+if quarantined.empty:
+    st.caption("No record is quarantined: no record states impossible numbers, and the mart gate "
+               "traced no failure to a record.")
+else:
+    st.error(f"{quarantined['record_id'].nunique()} record(s) quarantined - their results rows "
+             "are kept out of every mart, the rest is published: "
+             + "; ".join(f"{r.record_id}: {r.check_name}" for r in quarantined.itertuples()))
+    st.dataframe(quarantined[["record_id", "source", "check_name", "offending_values",
+                              "detected_by", "first_seen_at", "source_url"]],
+                 hide_index=True, width="stretch", key="quarantined_records",
+                 column_config={"source_url": st.column_config.LinkColumn("source")})
+
 reports = data.gate_reports()
 if not reports:
     st.info("No gate results yet: run `make run`.")

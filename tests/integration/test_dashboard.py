@@ -154,16 +154,20 @@ def test_dashboard_pages_read_only_marts_and_compute_no_statistics():
 def test_safety_shows_the_safety_mart_with_not_reported_apart(published):
     app = run_page("3_Safety.py")
     mart = rows(published.warehouse, """
-        select therapy_class, harm_category, participants_affected, participants_at_risk,
-               ci_low, ci_high, is_not_reported
-        from marts.safety_signals order by therapy_class, harm_category""")
+        select therapy_class, diabetes_type, harm_category, participants_affected,
+               participants_affected_low, participants_affected_high, participants_at_risk,
+               ci_low, ci_high, is_not_reported, count_basis
+        from marts.safety_signals order by therapy_class, diabetes_type, harm_category""")
     shown = app.dataframe[0].value
-    figures = dict(zip(zip(shown["therapy_class"], shown["harm_category"], strict=True),
+    types = [None if v != v else v for v in shown["diabetes_type"]]  # NaN: type not stated
+    figures = dict(zip(zip(shown["therapy_class"], types, shown["harm_category"], strict=True),
                        shown["figure"], strict=True))
     assert len(figures) == len(mart)
-    for cls, harm, affected, at_risk, low, high, not_reported in mart:
-        expected = "NR" if not_reported else f"{affected}/{at_risk} ({low:.2f}-{high:.2f})"
-        assert figures[(cls, harm)] == expected
+    for cls, dtype, harm, affected, lo, hi, at_risk, low, high, not_reported, basis in mart:
+        expected = ("NR" if not_reported
+                    else f"{lo}-{hi}/{at_risk} bounds ({low:.2f}-{high:.2f})" if basis == "bounds"
+                    else f"{affected}/{at_risk} ({low:.2f}-{high:.2f})")
+        assert figures[(cls, dtype, harm)] == expected
     nr_layer, rates = figures_of(app)[0].data
     nr = typed_array(nr_layer.z)
     for y, row in enumerate(rates.text):

@@ -1,16 +1,30 @@
 {#- Outcome facts from the curated sheets and from registry results sections, one row per
     source x trial or study x arm x outcome x timepoint (x class/category for registry values).
     Values keep their text as reported; value_normalised converts C-peptide to nmol/L and HbA1c
-    to % (changes without the affine offset). -#}
-with published as (
+    to % (changes without the affine offset). A registry count of participants carries its own
+    group's participants analysed (n_analyzed): a proportion is made from it only over that.
+    Lower and upper limits are a confidence interval (ci_low, ci_high) only when the measure's
+    dispersion is one; a range (full or inter-quartile) is range_low / range_high. Rows of a
+    quarantined record or sheet study (int_quarantined_records) are left out here. -#}
+with quarantined as (
 
-    select * from {{ ref('stg_outcomes__published_outcomes') }}
+    select source, record_id from {{ ref('int_quarantined_records') }}
+
+),
+
+published as (
+
+    select * from {{ ref('stg_outcomes__published_outcomes') }} sheet_rows
+    where not exists (select 1 from quarantined q
+                      where q.source = 'outcome_sheet' and q.record_id = sheet_rows.study_id)
 
 ),
 
 registry as (
 
-    select * from {{ ref('int_registry_outcomes') }}
+    select * from {{ ref('int_registry_outcomes') }} registry_values
+    where not exists (select 1 from quarantined q
+                      where q.source = 'ctgov' and q.record_id = registry_values.nct_id)
 
 ),
 
@@ -53,6 +67,8 @@ from_publications as (
         cast(null as double)                                      as dispersion_value,
         ci_low,
         ci_high,
+        cast(null as double)                                      as range_low,
+        cast(null as double)                                      as range_high,
         n_events,
         coalesce(n_total, n_arm)                                  as n_analyzed,
         n_arm,
@@ -102,8 +118,11 @@ from_registry as (
         unit_of_measure                                           as unit_as_reported,
         dispersion_type,
         spread_numeric                                            as dispersion_value,
-        lower_limit                                               as ci_low,
-        upper_limit                                               as ci_high,
+        -- 95% Confidence Interval (as posted) or CONFIDENCE_95 (the API enum)
+        case when dispersion_type like '%CONFIDENCE%' then lower_limit end as ci_low,
+        case when dispersion_type like '%CONFIDENCE%' then upper_limit end as ci_high,
+        case when coalesce(dispersion_type, '') not like '%CONFIDENCE%' then lower_limit end as range_low,
+        case when coalesce(dispersion_type, '') not like '%CONFIDENCE%' then upper_limit end as range_high,
         case when param_type = 'COUNT_OF_PARTICIPANTS' then cast(value_numeric as integer) end as n_events,
         participants_analyzed                                     as n_analyzed,
         cast(null as integer)                                     as n_arm,
