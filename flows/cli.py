@@ -151,6 +151,8 @@ def _print_summary(summary: dict) -> None:
     for name in summary.get("stale_sources", []):
         console.print(f"[red]{name} failed; its last good data stay (stale):[/] "
                       f"{summary['sources'][name]['message']}", highlight=False)
+    for warning in summary.get("warnings", []):
+        console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     if summary.get("unresolved_references"):
         listed = ", ".join(u["registry_id"] for u in summary["unresolved_references"][:10])
         console.print(f"[yellow]{len(summary['unresolved_references'])} referenced trial id(s) "

@@ -189,6 +189,9 @@ def _ingest_to_publish(settings: Settings, source: str, since: date | None, full
             note_failure(settings, summary, spec, outcome.result(raise_on_failure=False))
             continue
         ingested[spec.name] = outcome.result()
+        for warning in ingested[spec.name].warnings:
+            get_run_logger().warning(warning)
+            summary.warnings.append(warning)
     build = prepare_build_database(settings)
     run_ids = load(settings, build, ingested, source, summary)
     if not full and nothing_changed(settings, summary):

@@ -45,6 +45,7 @@ class Ingested:
     resumed_from_page: int | None = None
     ledger: dict[str, Any] = field(default_factory=dict)  # extra fields for raw.ingest_runs
     started_at: Any = field(default_factory=utc_now)
+    warnings: list[str] = field(default_factory=list)  # said in the run summary and the log
 
 
 @dataclass
@@ -108,7 +109,7 @@ def _ingest_ctgov(request: IngestRequest) -> Ingested:
         "ctgov", outcome.mode, [outcome.run] if outcome.run else [],
         skipped_reason=outcome.skipped_reason, records_landed=outcome.records_landed,
         pages_landed=outcome.pages_landed, resumed_from_page=outcome.resumed_from_page,
-        started_at=outcome.started_at,
+        started_at=outcome.started_at, warnings=outcome.warnings,
         ledger={"api_version": outcome.api_version, "data_timestamp": outcome.data_timestamp,
                 "since_date": outcome.since, "query": outcome.query,
                 "topic_version": request.topic.version,
@@ -192,7 +193,7 @@ def _ingest_pubmed(request: IngestRequest) -> Ingested:
     return Ingested("pubmed", outcome.mode, [outcome.run] if outcome.run else [],
                     skipped_reason=outcome.skipped_reason,
                     records_landed=outcome.records_landed, pages_landed=outcome.pages_landed,
-                    started_at=outcome.started_at,
+                    started_at=outcome.started_at, warnings=outcome.warnings,
                     ledger={"query": outcome.query, "since_date": outcome.since})
 
 

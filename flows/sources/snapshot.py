@@ -67,7 +67,10 @@ class CtgovSnapshotTransport(httpx.BaseTransport):
             since = match.group(1)
             studies = [s for s in studies if _last_update(s) >= since]
         page_size = min(int(params.get("pageSize", "10") or 10), 1000) or 10
-        offset = int(params.get("pageToken", "0") or 0)
+        token = params.get("pageToken", "0") or "0"
+        if not token.isdigit() or int(token) > len(studies):  # as the registry answers
+            return httpx.Response(400, text=f"Invalid pageToken '{token}'")
+        offset = int(token)
         page = studies[offset : offset + page_size]
         body: dict[str, Any] = {"studies": page}
         if params.get("countTotal") == "true":
