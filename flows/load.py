@@ -71,7 +71,7 @@ class CheckedStudy:
     impossible_dates: tuple[str, ...] = ()  # "statusModule.startDateStruct.date '2020-13-45'"
 
 
-def _object(value: Any) -> dict[str, Any]:
+def as_object(value: Any) -> dict[str, Any]:
     """A module or struct of the study: any module may be absent, null or not an object."""
     return value if isinstance(value, dict) else {}
 
@@ -105,12 +105,12 @@ def _texts(values: Any) -> list[str]:
 
 def topic_texts(study: dict[str, Any]) -> tuple[str, str]:
     """The text the bulk topic filter matches against, extracted from the parsed record."""
-    protocol = _object(study.get("protocolSection"))
-    ident = _object(protocol.get("identificationModule"))
+    protocol = as_object(study.get("protocolSection"))
+    ident = as_object(protocol.get("identificationModule"))
     titles = _texts([ident.get("briefTitle"), ident.get("officialTitle"), ident.get("acronym")])
-    cond = _object(protocol.get("conditionsModule"))
+    cond = as_object(protocol.get("conditionsModule"))
     conditions = titles + _texts(cond.get("conditions")) + _texts(cond.get("keywords"))
-    arms = _object(protocol.get("armsInterventionsModule"))
+    arms = as_object(protocol.get("armsInterventionsModule"))
     interventions = list(titles)
     for item in _list(arms.get("interventions")) + _list(arms.get("armGroups")):
         if isinstance(item, dict):
@@ -154,7 +154,7 @@ def check_study_line(line: bytes) -> CheckedStudy:
                 f"{nct_id}: {'.'.join(path)} is {type(value).__name__} ({value!r:.40}), "
                 f"expected {expected}"
             )
-    status = _object(_object(study.get("protocolSection")).get("statusModule"))
+    status = as_object(as_object(study.get("protocolSection")).get("statusModule"))
     impossible = []
     for path in DATE_PATHS:
         found, value = _lookup(status, path)
@@ -165,7 +165,7 @@ def check_study_line(line: bytes) -> CheckedStudy:
             raise RecordProblem(f"{nct_id}: {where} is {value!r:.40}, expected yyyy[-MM[-dd]]")
         if not is_calendar_date(value):
             impossible.append(f"{where} {value!r}")
-    last_update = _object(status.get("lastUpdatePostDateStruct")).get("date")
+    last_update = as_object(status.get("lastUpdatePostDateStruct")).get("date")
     if not (isinstance(last_update, str) and is_calendar_date(last_update)):
         last_update = None
     conditions_text, interventions_text = topic_texts(study)

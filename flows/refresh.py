@@ -241,6 +241,7 @@ def _finish(settings: Settings, summary: report.RefreshSummary) -> None:
         summary.records_landed = ctgov.records_landed
         summary.records_loaded, summary.records_rejected = (ctgov.records_loaded,
                                                             ctgov.records_rejected)
+        summary.impossible_dates = ctgov.impossible_dates
     if sheets := summary.sources.get("outcomes"):
         summary.outcome_sheets = sheets.details
     summary.publications_loaded = {name: summary.sources[name].records_loaded

@@ -29,6 +29,7 @@ class SourceReport:
     mode: str = ""
     pages_landed: int = 0
     resumed_from_page: int | None = None
+    impossible_dates: int = 0
 
     @property
     def is_stale(self) -> bool:
@@ -48,6 +49,7 @@ class RefreshSummary:
     records_landed: int = 0
     records_loaded: int = 0
     records_rejected: int = 0
+    impossible_dates: int = 0  # dates of the right shape naming no real day: NULL, text kept
     resumed_from_page: int | None = None
     sources: dict[str, SourceReport] = field(default_factory=dict)
     publications_loaded: dict[str, int] = field(default_factory=dict)
@@ -80,7 +82,8 @@ def summary_markdown(summary: RefreshSummary) -> str:
         f"- ClinicalTrials.gov run: `{summary.run_id or 'none'}`"
         + (f" — {summary.skipped_reason}" if summary.skipped_reason else ""),
         f"- landed: {summary.records_landed} records in {summary.pages_landed} pages",
-        f"- loaded: {summary.records_loaded}, rejected: {summary.records_rejected}",
+        f"- loaded: {summary.records_loaded}, rejected: {summary.records_rejected}, "
+        f"impossible dates (NULL, text kept): {summary.impossible_dates}",
         f"- published version: `{summary.published_version or 'none'}`",
         *(f"- warning: {w}" for w in summary.warnings),
         "",

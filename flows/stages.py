@@ -49,7 +49,22 @@ def load_sources(con: duckdb.DuckDBPyConnection, settings: Settings,
             continue
         run_ids[name] = loaded.run_ids
         summary.sources[name] = _report(landed, loaded)
+        summary.warnings += _odd_record_notes(spec, loaded)
     return run_ids
+
+
+def _odd_record_notes(spec: SourceSpec, loaded: Loaded) -> list[str]:
+    """What the summary says about records loaded with something odd about them."""
+    notes = []
+    if loaded.records_superseded:
+        notes.append(f"{spec.label}: {loaded.records_superseded} study version(s) came twice in "
+                     "one run with other content; the newest is loaded, the other is recorded "
+                     "as superseded in marts.rejected_records")
+    if dates := loaded.impossible_dates:
+        notes.append(f"{spec.label}: {len(dates)} date(s) name no real day and are NULL "
+                     f"(their text is kept): {'; '.join(dates[:5])}"
+                     + (f"; and {len(dates) - 5} more" if len(dates) > 5 else ""))
+    return notes
 
 
 def _report(landed: Ingested, loaded: Loaded) -> SourceReport:
@@ -63,7 +78,7 @@ def _report(landed: Ingested, loaded: Loaded) -> SourceReport:
     return SourceReport(landed.source, status, landed.records_landed, loaded.records_loaded,
                         loaded.records_rejected, loaded.run_ids, landed.skipped_reason,
                         loaded.rejects[:5], loaded.details, landed.mode, landed.pages_landed,
-                        landed.resumed_from_page)
+                        landed.resumed_from_page, len(loaded.impossible_dates))
 
 
 def record_failures(con: duckdb.DuckDBPyConnection, summary: RefreshSummary, mode: str) -> None:

@@ -56,6 +56,8 @@ class Loaded:
     records_rejected: int = 0
     rejects: list[dict[str, Any]] = field(default_factory=list)
     details: list[dict[str, Any]] = field(default_factory=list)
+    records_superseded: int = 0  # a study twice in one run: the older version, not loaded
+    impossible_dates: list[str] = field(default_factory=list)  # kept as text, NULL as dates
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,8 @@ def _load_ctgov(con: duckdb.DuckDBPyConnection, ingested: Ingested, settings: Se
         loaded.records_loaded += result.records_loaded
         loaded.records_rejected += result.records_rejected
         loaded.rejects += result.rejects[:20]
+        loaded.records_superseded += result.records_superseded
+        loaded.impossible_dates += result.impossible_dates
     return loaded
 
 
@@ -153,7 +157,7 @@ def _ingest_ictrp(request: IngestRequest) -> Ingested:
     return Ingested("ictrp", "files", [outcome.run] if outcome.run else [],
                     skipped_reason=outcome.skipped_reason,
                     records_landed=outcome.records_landed, pages_landed=len(outcome.files),
-                    ledger={"query": {"files": outcome.files}})
+                    ledger={"query": {"files": outcome.files}}, warnings=outcome.warnings)
 
 
 def _ingest_ctis(request: IngestRequest) -> Ingested:

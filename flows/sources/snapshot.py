@@ -20,9 +20,16 @@ from flows.errors import BetacellError
 RANGE_FILTER = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d{2}-\d{2}),\s*MAX\]")
 
 
+def _field(study: Any, *path: str) -> Any:
+    """A value inside a study, None where any module on the way is absent, null or odd."""
+    for key in path:
+        study = study.get(key) if isinstance(study, dict) else None
+    return study
+
+
 def _last_update(study: dict[str, Any]) -> str:
-    status = study.get("protocolSection", {}).get("statusModule", {})
-    return status.get("lastUpdatePostDateStruct", {}).get("date", "")
+    value = _field(study, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")
+    return value if isinstance(value, str) else ""
 
 
 class CtgovSnapshotTransport(httpx.BaseTransport):
@@ -51,8 +58,7 @@ class CtgovSnapshotTransport(httpx.BaseTransport):
 
     def _study(self, nct_id: str) -> httpx.Response:
         for study in self.studies:
-            if study.get("protocolSection", {}).get("identificationModule", {}).get(
-                    "nctId") == nct_id:
+            if _field(study, "protocolSection", "identificationModule", "nctId") == nct_id:
                 return httpx.Response(200, content=orjson.dumps(study),
                                       headers={"content-type": "application/json"})
         return httpx.Response(404, json={"message": f"Study {nct_id} not found"})

@@ -149,3 +149,93 @@ def test_an_impossible_date_is_loaded_and_counted(tmp_path, field, value):
     if field == "lastUpdatePostDateStruct":
         assert con.execute("select last_update_post_date from raw.ctgov_studies where nct_id = "
                            "'NCT09999901'").fetchone() == (None,)
+
+
+DOCUMENTED_MODULES = {  # shared/notes/api_contracts.md §1.8-1.11: every one is optional
+    "protocolSection": ("statusModule", "sponsorCollaboratorsModule", "oversightModule",
+                        "descriptionModule", "conditionsModule", "designModule",
+                        "armsInterventionsModule", "outcomesModule", "eligibilityModule",
+                        "contactsLocationsModule", "referencesModule",
+                        "ipdSharingStatementModule"),
+    "resultsSection": ("participantFlowModule", "baselineCharacteristicsModule",
+                       "outcomeMeasuresModule", "adverseEventsModule", "moreInfoModule"),
+    "derivedSection": ("miscInfoModule", "conditionBrowseModule", "interventionBrowseModule"),
+}
+
+
+def full_record(nct_id: str) -> dict:
+    """Every documented module present: the registration fixture plus a results section."""
+    record = copy.deepcopy(REGISTERED_ONLY)
+    record["protocolSection"]["identificationModule"]["nctId"] = nct_id
+    record["resultsSection"] = copy.deepcopy(WITH_RESULTS["resultsSection"])
+    record["hasResults"] = True
+    return record
+
+
+def module_nulled_records() -> list[dict]:
+    """One record per documented module (and section but the one holding the id), null."""
+    records, n = [], 9990200
+    for section, modules in DOCUMENTED_MODULES.items():
+        for module in ((None,) if section != "protocolSection" else ()) + modules:
+            record = full_record(f"NCT0{n}")
+            if module is None:
+                record[section] = None
+            else:
+                record[section][module] = None
+            records.append(record)
+            n += 1
+    return records
+
+
+def test_a_refresh_with_odd_records_publishes_and_rejects_only_what_it_must(published_copy,
+                                                                           monkeypatch):
+    """The whole refresh on the snapshot plus odd records (> 30 s: one rebuild, 2-3 min): every
+    documented module null in turn, a null status module and a null last-update struct, an
+    impossible start date, one study on two pages with different content, one record without
+    an id. It publishes; only the record without an id is rejected."""
+    from flows.refresh import refresh_warehouse
+    from flows.settings import get_settings, reset_settings_cache
+    from tests.conftest import set_data_timestamp
+    from tests.helpers import query
+
+    monkeypatch.setenv("BETACELL_CTGOV_PAGE_SIZE", "40")
+    reset_settings_cache()
+    settings = get_settings()
+    impossible = full_record("NCT09990103")
+    impossible["protocolSection"]["statusModule"]["startDateStruct"] = {"date": "2020-13-45"}
+    odd = [with_module("NCT09990101", "protocolSection", "statusModule", None),
+           with_module("NCT09990102", "protocolSection", "statusModule",
+                       {"overallStatus": "RECRUITING", "lastUpdatePostDateStruct": None}),
+           impossible, *module_nulled_records(),
+           {"protocolSection": {"identificationModule": None}, "hasResults": False}]
+    older = full_record("NCT09990104")
+    newer = copy.deepcopy(older)
+    newer["protocolSection"]["statusModule"]["lastUpdatePostDateStruct"] = {"date": "2025-12-01"}
+    newer["protocolSection"]["conditionsModule"]["keywords"] = ["updated while paging"]
+    page = settings.snapshot_path / "ctgov" / "studies-0001.json"
+    doc = orjson.loads(page.read_bytes())
+    doc["studies"] = [older, *doc["studies"], *odd, newer]  # 40 per page: different pages
+    page.write_bytes(orjson.dumps(doc))
+    set_data_timestamp(settings.snapshot_path, "2026-07-02T09:00:00")
+
+    summary = refresh_warehouse(source="snapshot")
+
+    assert summary["published_version"], summary
+    run_id = summary["run_id"]
+    rejected = query(settings.warehouse_path, "select reason from raw.rejected_records "
+                     "where run_id = ? and reason not like 'superseded:%'", [run_id])
+    assert [r for (r,) in rejected] == ["record has no protocolSection.identificationModule.nctId"]
+    expected = {"NCT09990101", "NCT09990102", "NCT09990103", "NCT09990104",
+                *(r["protocolSection"]["identificationModule"]["nctId"]
+                  for r in module_nulled_records())}
+    staged = {n for (n,) in query(settings.warehouse_path, "select nct_id from "
+                                  "staging.stg_ctgov__studies where nct_id like 'NCT0999%'")}
+    assert expected <= staged, expected - staged
+    assert query(settings.warehouse_path, "select start_date, start_date_precision, "
+                 "start_date_text from staging.stg_ctgov__studies where nct_id = "
+                 "'NCT09990103'") == [(None, None, "2020-13-45")]
+    assert query(settings.warehouse_path, "select last_update_post_date::varchar from "
+                 "staging.stg_ctgov__studies where nct_id = 'NCT09990104'") == [("2025-12-01",)]
+    assert summary["impossible_dates"] == 1
+    assert any("superseded" in w for w in summary["warnings"])
+    assert any("2020-13-45" in w for w in summary["warnings"])
