@@ -12,12 +12,17 @@ Landed raw bodies are scanned for registered values before they are written (:fu
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import threading
 import traceback
-from typing import Any
+from collections.abc import Callable
+from contextlib import suppress
+from typing import Any, TypeVar
 from urllib.parse import quote, unquote
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
@@ -56,6 +61,7 @@ def connection_string_passwords(text: str | None) -> list[str]:
     for match in _CONNINFO_PASSWORD.finditer(text):
         value = match.group(1)
         if value.startswith("'"):
+            found.append(value[1:-1])  # as written, escapes included
             value = re.sub(r"\\(.)", r"\1", value[1:-1])
         found.append(unquote(value) if "%" in value else value)
     return found
@@ -78,6 +84,7 @@ def redact(text: Any) -> str:
         if secret in out:
             out = out.replace(secret, MASK)
     out = _URI_PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}{m.group(3)}", out)
+    out = _CONNINFO_PASSWORD.sub(lambda m: m.group(0).replace(m.group(1), MASK), out)
     return _CREDENTIAL_PAIR.sub(lambda m: f"{m.group(1)}{m.group(2)}{MASK}", out)
 
 
@@ -92,6 +99,44 @@ def mask_secrets(data: bytes) -> bytes:
         if encoded in data:
             data = data.replace(encoded, MASK.encode())
     return data
+
+
+def mask_exception(exc: BaseException) -> BaseException:
+    """Mask secrets in ``exc`` and every exception it was raised from, in place (their
+    arguments, which is what their text is made of, and their notes): whoever prints the chain
+    later — a traceback, Prefect's state message, a log handler — finds no secret. Returns
+    ``exc``, for ``raise ... from mask_exception(exc)``."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        with suppress(AttributeError, TypeError):  # an exception type with read-only arguments
+            current.args = tuple(redact(a) if isinstance(a, str) else a for a in current.args)
+        if notes := getattr(current, "__notes__", None):
+            current.__notes__ = [redact(note) for note in notes]
+        for name in ("msg", "strerror", "filename", "stderr", "stdout", "output"):
+            value = getattr(current, name, None)
+            if isinstance(value, str) and redact(value) != value:
+                with suppress(AttributeError, TypeError):
+                    setattr(current, name, redact(value))
+        current = current.__cause__ or current.__context__
+    return exc
+
+
+def masking_secrets(function: F) -> F:
+    """Decorate a task: an exception leaving it has its secrets masked first (see
+    :func:`mask_exception`), so the orchestrator never records one. (Not for a flow: Prefect
+    validates a flow's parameters against its signature, resolved in this module.)"""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except BaseException as exc:
+            mask_exception(exc)
+            raise
+
+    return wrapper  # type: ignore[return-value]
 
 
 def format_exception(exc: BaseException) -> str:

@@ -170,6 +170,29 @@ def alert_failure(settings: Settings, flow_run: str, message: str) -> list[str]:
     return problems
 
 
+def alert_without_a_run(message: str) -> list[str]:
+    """Alert about a failure that came before any run (a configuration error), best effort:
+    with the settings when they load, else to ``BETACELL_ALERT_WEBHOOK_URL`` as the environment
+    gives it (the settings themselves may be what is wrong)."""
+    import os
+
+    from flows.errors import BetacellError
+    from flows.settings import get_settings
+
+    try:
+        settings = get_settings()
+    except BetacellError:
+        url = os.environ.get("BETACELL_ALERT_WEBHOOK_URL")
+        if not url:
+            return []
+        try:
+            httpx.post(url, json={"text": redact(message)}, timeout=10).raise_for_status()
+        except httpx.HTTPError as exc:
+            return [f"alert webhook failed: {type(exc).__name__}"]
+        return []
+    return alert_failure(settings, "configuration", message)
+
+
 def settle_failure_record(settings: Settings) -> str | None:
     """After a successful run: deliver a failure alert that never reached the webhook, then
     clear the failure record. Returns a problem when the old alert still cannot be sent."""

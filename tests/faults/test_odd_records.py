@@ -218,7 +218,7 @@ def test_a_refresh_with_odd_records_publishes_and_rejects_only_what_it_must(publ
     page.write_bytes(orjson.dumps(doc))
     set_data_timestamp(settings.snapshot_path, "2026-07-02T09:00:00")
 
-    summary = refresh_warehouse(source="snapshot")
+    summary = refresh_warehouse(source="snapshot", full=True)
 
     assert summary["published_version"], summary
     run_id = summary["run_id"]

@@ -4,7 +4,7 @@ The probe: a 2 MB .xlsx of 15 M rows took 97 s and 1.48 GB before the 100k-row c
 (its dimension declares column XFD, so every row was padded to 16,384 cells); a 249 KB file of
 6 M shared strings was loaded whole, 0.7 GB. Each bomb here is read in a child process that
 reports its time and peak memory: it must be rejected, naming the file and the cause, in at
-most 5 s and 200 MB (the interpreter with the sheet reader imported takes ~125 MB of that).
+most 5 s of CPU and 200 MB (the interpreter with the sheet reader imported takes ~100 MB).
 The bombs are scaled down from the probe's (3 M rows, 2 M strings) to keep the suite fast;
 the README's measurement uses the full-size ones."""
 
@@ -27,12 +27,16 @@ MEASURE = """
 import json, resource, sys, time
 from pathlib import Path
 from flows.outcomes import SheetRejected, read_sheet
-start = time.monotonic()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+start, start_cpu = time.monotonic(), cpu()
 try:
     outcome = f"read {len(read_sheet(Path(sys.argv[1])))} rows"
 except SheetRejected as exc:
     outcome = str(exc)
-print(json.dumps({"seconds": time.monotonic() - start, "outcome": outcome,
+print(json.dumps({"seconds": time.monotonic() - start, "cpu_seconds": cpu() - start_cpu,
+                  "outcome": outcome,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -53,7 +57,8 @@ def test_a_workbook_bomb_is_rejected_within_5_s_and_200_mb(tmp_path, make, cause
     assert bomb.stat().st_size < 2_500_000
     measured = read_in_child(bomb)
     assert cause in measured["outcome"] and "bomb.xlsx" in measured["outcome"], measured
-    assert measured["seconds"] <= 5, measured
+    # CPU time: on a shared machine the wall clock also counts the wait for a free core
+    assert measured["cpu_seconds"] <= 5 and measured["seconds"] <= 60, measured
     assert measured["peak_mb"] <= 200, measured
 
 
