@@ -208,7 +208,7 @@ def _print_summary(summary: dict) -> None:
                       f"could not be resolved[/] ({listed}…); see marts.unresolved_references",
                       highlight=False)
     for sheet in summary.get("outcome_sheets", []):
-        if sheet["status"] == "rejected":
+        if sheet["status"] in {"rejected", "still_rejected"}:
             console.print(f"[red]Outcome sheet {sheet['sheet']} rejected:[/] {sheet['message']}")
         else:
             console.print(f"Outcome sheet {sheet['sheet']}: {sheet['status']} "

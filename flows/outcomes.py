@@ -116,8 +116,9 @@ class SheetProblem:
 
 
 class SheetRejected(BetacellError):
-    def __init__(self, problems: list[SheetProblem]) -> None:
+    def __init__(self, problems: list[SheetProblem], sheet_sha256: str | None = None) -> None:
         self.problems = problems
+        self.sheet_sha256 = sheet_sha256  # the content rejected (None: it could not be read)
         errors = [p for p in problems if p.severity == "error"]
         listed = "; ".join(str(p) for p in errors[:12])
         more = f"; and {len(errors) - 12} more" if len(errors) > 12 else ""
@@ -545,6 +546,16 @@ def current_sheet_version(con: duckdb.DuckDBPyConnection, sheet_file: str) -> st
     return row[1] if row and row[0] == "accepted" else None
 
 
+def rejected_before(con: duckdb.DuckDBPyConnection, sheet_file: str,
+                    digest: str) -> tuple[Any, int, str | None] | None:
+    """When, with how many errors and which, this very content of ``sheet_file`` was rejected
+    (None if it never was): a rejected file left in the folder is not read again."""
+    return con.execute(
+        "select loaded_at, error_count, problems from raw.outcome_sheet_versions "
+        "where sheet_file = ? and sheet_sha256 = ? and status = 'rejected' "
+        "order by loaded_at limit 1", [sheet_file, digest]).fetchone()
+
+
 def _revert_to(con: duckdb.DuckDBPyConnection, sheet_file: str, digest: str, run_id: str,
                loaded_at: Any) -> dict[str, Any] | None:
     """A sheet put back to a version accepted before becomes current again (a new version row
@@ -589,10 +600,13 @@ def withdraw_missing_sheets(con: duckdb.DuckDBPyConnection, present: set[str],
 
 
 def load_outcome_sheet(con: duckdb.DuckDBPyConnection, path: Path, run_id: str,
-                       seen: dict[str, str] | None = None) -> dict[str, Any]:
+                       seen: dict[str, str] | None = None,
+                       remember_rejections: bool = True) -> dict[str, Any]:
     """Validate and load one sheet as a new version; reject it whole on any error. ``seen``
     maps the content hashes of this run's other sheets to their names: a copy of a sheet under
-    another name is rejected (it would count every row twice)."""
+    another name is rejected (it would count every row twice). Content rejected before is not
+    read again (status ``still_rejected``) unless ``remember_rejections`` is off (the code that
+    validates sheets changed since)."""
     ensure_raw_schema(con)
     try:
         digest = sheet_sha256(path)
@@ -606,6 +620,12 @@ def load_outcome_sheet(con: duckdb.DuckDBPyConnection, path: Path, run_id: str,
     current = current_sheet_version(con, path.name)
     if current == digest:
         return {"status": "unchanged", "rows": 0, "warnings": 0, "sheet_sha256": digest}
+    if remember_rejections and (earlier := rejected_before(con, path.name, digest)):
+        rejected_at, errors, problems = earlier
+        return {"status": "still_rejected", "rows": 0, "sheet_sha256": digest,
+                "message": f"unchanged since it was rejected at {rejected_at:%Y-%m-%d %H:%M %Z}"
+                           f" with {errors} problem(s), so not read again; the previous "
+                           f"accepted sheet stays in effect. {(problems or '')[:1500]}"}
     loaded_at = utc_now()
     if reverted := _revert_to(con, path.name, digest, run_id, loaded_at):
         return reverted
@@ -622,7 +642,7 @@ def load_outcome_sheet(con: duckdb.DuckDBPyConnection, path: Path, run_id: str,
             "insert into raw.outcome_sheet_versions values (?, ?, ?, 'rejected', ?, 0, ?, ?)",
             [digest, path.name, run_id, loaded_at, len(errors),
              "; ".join(str(p) for p in errors[:50])])
-        raise SheetRejected(problems)
+        raise SheetRejected(problems, digest)
     frame = pl.DataFrame(
         [{**r.model_dump(), "source_row": i} for i, r in enumerate(rows, start=1)],
         infer_schema_length=None,

@@ -302,7 +302,7 @@ def _stamp_version(con: duckdb.DuckDBPyConnection, version: str, fingerprint: st
 
 BUILD_INPUTS = ("dbt_project/models", "dbt_project/macros", "dbt_project/seeds",
                 "dbt_project/snapshots", "dbt_project/tests", "dbt_project/dbt_project.yml",
-                "expectations/gx", "flows/quality.py")
+                "expectations/gx", "flows/quality.py", "flows/outcomes.py")
 
 
 def code_fingerprint(settings: Settings) -> str:

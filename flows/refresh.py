@@ -272,7 +272,8 @@ def _finish(settings: Settings, summary: report.RefreshSummary) -> None:
                              description="What the last refresh built")
     if alert := report.stale_sources_alert(summary):
         get_run_logger().warning(alert)
-        if problem := report.post_alert(settings, alert):
+        if problem := report.post_alert_at_most_daily(settings, alert,
+                                                      report.stale_alert_key(summary)):
             get_run_logger().error(problem)
     if problem := report.settle_failure_record(settings):
         get_run_logger().warning(problem)

@@ -30,6 +30,7 @@ class SourceReport:
     pages_landed: int = 0
     resumed_from_page: int | None = None
     impossible_dates: int = 0
+    alert_key: str | None = None  # what makes this failure the same news as before
 
     @property
     def is_stale(self) -> bool:
@@ -210,6 +211,60 @@ def settle_failure_record(settings: Settings) -> str | None:
     except OSError as exc:
         return f"could not clear {path} ({type(exc).__name__})"
     return None
+
+
+ALERT_REPEAT_SECONDS = 24 * 3600
+
+
+def alerts_sent_path(settings: Settings) -> Path:
+    return settings.quality_dir / "alerts_sent.json"
+
+
+def post_alert_at_most_daily(settings: Settings, text: str, key: str) -> str | None:
+    """Post ``text`` unless the alert with the same ``key`` was posted less than a day ago
+    (a sheet rejected and left in the folder is not news every 15 minutes). Returns a problem
+    description or None. Without a writable quality folder it posts every time."""
+    import hashlib
+
+    if not settings.alert_webhook_url:
+        return None
+    path = alerts_sent_path(settings)
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    try:
+        sent = json.loads(path.read_text())
+    except (OSError, ValueError):
+        sent = {}
+    now = utc_now()
+    last = sent.get(digest)
+    if last and (now - _parse_time(last)).total_seconds() < ALERT_REPEAT_SECONDS:
+        return None
+    if problem := post_alert(settings, text):
+        return problem
+    sent = {k: v for k, v in sent.items()
+            if (now - _parse_time(v)).total_seconds() < 7 * ALERT_REPEAT_SECONDS}
+    sent[digest] = now.isoformat()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(path.name + ".part")
+        aside.write_text(json.dumps(sent, indent=2))
+        aside.replace(path)
+    except OSError:
+        pass  # best effort: the next run alerts again
+    return None
+
+
+def _parse_time(text: str) -> Any:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return datetime.min.replace(tzinfo=utc_now().tzinfo)
+
+
+def stale_alert_key(summary: RefreshSummary) -> str:
+    """The identity of a stale-sources alert: which sources, failing for which reason."""
+    return " | ".join(f"{r.source}: {r.alert_key or r.message}" for r in summary.stale_sources)
 
 
 def stale_sources_alert(summary: RefreshSummary) -> str | None:

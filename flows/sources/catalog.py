@@ -240,6 +240,8 @@ def _load_europepmc(con: duckdb.DuckDBPyConnection, ingested: Ingested,
 
 # -- Curated outcome sheets -----------------------------------------------------------------------
 SHEET_SUFFIXES = {".csv", ".xlsx", ".xlsm"}
+REJECTED_SHEET = {"rejected", "still_rejected"}  # the sheet's previous version stays in effect
+UNCHANGED_SHEET = {"unchanged", "still_rejected"}  # nothing new to build from
 
 
 def _ingest_outcomes(request: IngestRequest) -> Ingested:
@@ -262,21 +264,26 @@ def _load_outcomes(con: duckdb.DuckDBPyConnection, ingested: Ingested,
 
     from flows.load import record_ledger
     from flows.outcomes import SheetRejected, load_outcome_sheet, withdraw_missing_sheets
+    from flows.publish import code_fingerprint, published_fingerprint
 
     loaded = Loaded("outcomes")
     run_id = f"sheets-{ingested.started_at:%Y%m%dT%H%M%SZ}"
     sheets = list(map(Path, ingested.ledger.get("sheets", [])))
     seen: dict[str, str] = {}
+    # a rejection is remembered while the code that validated it is the published one
+    same_validation = published_fingerprint(settings) == code_fingerprint(settings)
     for sheet in sheets:
         try:
-            result = load_outcome_sheet(con, sheet, run_id, seen)
+            result = load_outcome_sheet(con, sheet, run_id, seen,
+                                        remember_rejections=same_validation)
         except SheetRejected as exc:
-            result = {"status": "rejected", "rows": 0, "message": str(exc)}
+            result = {"status": "rejected", "rows": 0, "message": str(exc),
+                      "sheet_sha256": exc.sheet_sha256}
         loaded.details.append({"sheet": sheet.name, **result})
         loaded.records_loaded += result.get("rows", 0)
     if ingested.ledger.get("folder_found"):
         loaded.details += withdraw_missing_sheets(con, {p.name for p in sheets}, run_id)
-    rejected = [d for d in loaded.details if d["status"] == "rejected"]
+    rejected = [d for d in loaded.details if d["status"] in REJECTED_SHEET]
     if loaded.details:
         status = ("failed" if rejected else "loaded"
                   if any(d["status"] in {"accepted", "withdrawn"} for d in loaded.details)

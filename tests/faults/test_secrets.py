@@ -154,3 +154,39 @@ def test_every_secret_setting_is_masked_in_both_forms_wherever_it_is_quoted():
                          ("echo NCBIKEYVALUE", "NCBIKEYVALUE"),
                          ("any://someone:hunter22@host/x", "hunter22")]:
         assert secret not in redact(text), text
+
+
+def test_the_lake_password_reaches_no_file_alert_terminal_or_prefect_state(tmp_path,
+                                                                          dbt_parse_state):
+    """A whole snapshot refresh from the command line (> 30 s: ~3 min, since the lake step
+    comes after the build and the single-file publish) with the lake catalog in libpq-URI form,
+    at a port where no PostgreSQL listens. The run fails at the lake; the password is in no
+    terminal line, alert, file under the data directory, nor Prefect's database."""
+    from tests.conftest import seed_parse_state
+
+    data, prefect_home = tmp_path / "data", tmp_path / "prefect"
+    seed_parse_state(data, dbt_parse_state)
+    with serve_hook() as hook:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BETACELL_"))}
+        env.update(BETACELL_DATA_DIR=str(data), PREFECT_HOME=str(prefect_home),
+                   BETACELL_SNAPSHOT_DIR=str(REPO_DIR / "data" / "snapshot"),
+                   BETACELL_OUTCOMES_DIR=str(REPO_DIR / "data" / "outcomes"),
+                   BETACELL_LAKE_CATALOG=LAKE_CATALOGS["uri"],
+                   BETACELL_LAKE_DATA_PATH=str(tmp_path / "lake"),
+                   BETACELL_LAKE_PUBLISH_ATTEMPTS="1",
+                   BETACELL_ALERT_WEBHOOK_URL=hook.url_for("/hook"),
+                   PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                   PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
+        run = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--source", "snapshot"],
+                             env=env, cwd=REPO_DIR, capture_output=True, text=True, timeout=1200)
+        alerts = [request.get_data(as_text=True) for request, _ in hook.log]
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-2000:]
+    assert "could not be attached" in " ".join(output.split()), output[-2000:]
+    assert LAKE_PASSWORD not in output
+    assert alerts and all(LAKE_PASSWORD not in body for body in alerts)
+    assert "could not be attached" in alerts[0]
+    assert files_containing(data, LAKE_PASSWORD.encode()) == []
+    prefect_files = list(prefect_home.rglob("*.db*"))
+    assert prefect_files, "Prefect's database was not where the test looked"
+    assert files_containing(prefect_home, LAKE_PASSWORD.encode()) == []
