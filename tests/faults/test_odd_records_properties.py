@@ -20,7 +20,8 @@ from pathlib import Path
 import duckdb
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from flows.landing import LandingRun
 from flows.load import NCT_ID, load_ctgov_run
