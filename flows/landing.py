@@ -229,18 +229,24 @@ class LandingRun:
             next_page_token=None, next_page_lost=True), ""
 
     def _check_page(self, path: Path) -> int | None:
-        """Record count of a JSON-lines page (every line must parse); None for a document
-        (decompressed completely, but its records are the source's to count)."""
-        with path.open("rb") as raw:
-            content = zstandard.ZstdDecompressor().stream_reader(raw).read()
+        """Record count of a JSON-lines page (every line must parse, the last one end with a
+        newline); None for a document (decompressed to its end, but its records are the
+        source's to count). Streamed: an archive chunk can be hundreds of MB."""
         if not path.name.endswith(".jsonl.zst"):
+            with path.open("rb") as raw, zstandard.ZstdDecompressor().stream_reader(raw) as reader:
+                while reader.read(1 << 20):
+                    pass
             return None
-        lines = [line for line in content.split(b"\n") if line]
-        for line in lines:
-            orjson.loads(line)
-        if content and not content.endswith(b"\n"):
+        count = 0
+        ends_with_newline = True
+        for line, complete in _lines_of(path):
+            if line.strip():  # an empty record is landed as received; the loader rejects it
+                orjson.loads(line)
+            count += 1
+            ends_with_newline = complete
+        if not ends_with_newline:
             raise ValueError("the last line is cut off")
-        return len(lines)
+        return count
 
     def _move_aside(self, path: Path, problem: str) -> str:
         aside = self.dir / ASIDE
@@ -273,15 +279,22 @@ class LandingRun:
 
     def iter_lines(self, entry: ManifestEntry) -> Iterator[bytes]:
         """Decompressed lines of one landed file (without the newline), streamed."""
-        decompressor = zstandard.ZstdDecompressor()
-        with (self.dir / entry.file).open("rb") as raw, decompressor.stream_reader(raw) as reader:
-            pending = b""
-            while chunk := reader.read(1 << 20):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                yield from lines
-            if pending:
-                yield pending
+        for line, _ in _lines_of(self.dir / entry.file):
+            yield line
+
+
+def _lines_of(path: Path) -> Iterator[tuple[bytes, bool]]:
+    """(line, whether a newline ended it) for each line of a zstd-compressed file."""
+    decompressor = zstandard.ZstdDecompressor()
+    with path.open("rb") as raw, decompressor.stream_reader(raw) as reader:
+        pending = b""
+        while chunk := reader.read(1 << 20):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                yield line, True
+        if pending:
+            yield pending, False
 
 
 def find_resumable_run(raw_dir: Path, source: str, fingerprint: str,

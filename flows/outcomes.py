@@ -192,11 +192,7 @@ def check_workbook_bounds(path: Path, max_rows: int = MAX_SHEET_ROWS) -> None:
     (never held in memory) with hard caps on its unpacked size, its rows, its columns and its
     strings — declarations can lie. A small file that unpacks into millions of rows or strings
     is refused in seconds, in a few MB."""
-    try:
-        archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise unreadable(path, f"is not a readable workbook ({exc})") from exc
-    with archive:
+    with zipfile.ZipFile(path) as archive:  # not a zip: "cannot be read as a sheet", named
         parts = archive.infolist()
         if len(parts) > MAX_WORKBOOK_PARTS:
             raise unreadable(path, f"has {len(parts):,} parts; a workbook has a few dozen")

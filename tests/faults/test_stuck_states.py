@@ -212,18 +212,22 @@ def test_publishing_again_and_again_keeps_the_live_version_and_the_one_before(da
                   if not p.name.startswith(".")) == sorted(versions[-2:])
 
 
-def test_after_the_interruptions_the_next_plain_refresh_publishes(published_copy, monkeypatch):
-    """One refresh after all three stuck states at once (> 30 s: a full rebuild, 2-3 min): an
-    interrupted search whose second page was renamed in without its manifest line and whose
-    resume token the registry no longer takes, and a version folder a kill left before its
-    switch. It publishes with no hand work, and says what it recovered."""
+def test_after_the_interruptions_and_with_odd_records_the_next_plain_refresh_publishes(
+        published_copy, monkeypatch):
+    """One refresh after all three stuck states at once (> 30 s: a full rebuild, 2-3 min; one
+    run serves both this and the odd records of ``test_odd_records.py``): an interrupted search
+    whose second page was renamed in without its manifest line and whose resume token the
+    registry no longer takes, and a version folder a kill left before its switch; the snapshot
+    holds odd records besides. It publishes with no hand work, and says what it recovered."""
     from flows.refresh import refresh_warehouse
     from flows.state import read_previous_state
+    from tests.faults.test_odd_records import assert_odd_records_handled, inject_odd_records
 
     settings = published_copy
     monkeypatch.setenv("BETACELL_CTGOV_PAGE_SIZE", "40")
     reset_settings_cache()
     settings = get_settings()
+    inject_odd_records(settings.snapshot_path)
     live_before = published_version(settings)
     real_replace = os.replace
 
@@ -257,3 +261,5 @@ def test_after_the_interruptions_the_next_plain_refresh_publishes(published_copy
                            "where run_id = ?", [run.name]).fetchone() == (True,)
     finally:
         con.close()
+    assert summary["run_id"] == run.name
+    assert_odd_records_handled(settings, summary)
