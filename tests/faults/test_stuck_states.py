@@ -99,6 +99,28 @@ def test_a_resume_token_the_registry_refuses_restarts_the_search_from_page_one(l
                                                    ["nctId"] for s in STUDIES)
 
 
+def test_pages_of_another_query_are_not_kept_when_the_search_restarts(live, httpserver):
+    """The refused run searched another window (an explicit --since): its pages do not answer
+    the query a fresh search sends, so the run is abandoned and a new one starts."""
+    from datetime import date
+
+    registry = Registry(paging("T"))
+    registry.failing.add("T2")
+    httpserver.expect_request("/api/v2/studies").respond_with_handler(registry)
+    with pytest.raises(SourceError):
+        ingest_ctgov(live, source="live", since=date(2025, 1, 1))
+    old = find_resumable_run(live.raw_dir, "ctgov", _fingerprint(live))
+
+    registry.pages, registry.expired = paging("U"), {"T2"}
+    registry.failing.clear()
+    outcome = ingest_ctgov(live, source="live")
+    assert outcome.run.run_id != old.run_id and outcome.run.is_complete
+    assert old.is_abandoned and not old.is_complete
+    assert any("answered another query and are not loaded" in w for w in outcome.warnings)
+    assert outcome.records_landed == 5 and outcome.since is None
+    assert find_resumable_run(live.raw_dir, "ctgov", _fingerprint(live)) is None
+
+
 class Killed(BaseException):
     """Stands for SIGKILL: nothing after the failing call runs (no except clause catches it)."""
 
