@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-import traceback
 from datetime import date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -45,18 +46,61 @@ def _prefect_defaults(verbose: bool) -> None:
 
 def _fail(exc: BaseException, debug: bool) -> None:
     from flows.errors import BetacellError
+    from flows.redaction import format_exception, mask_exception, redact
 
+    mask_exception(exc)
     if debug:
-        traceback.print_exception(exc)
+        sys.stderr.write(format_exception(exc))
     elif isinstance(exc, BetacellError):
         err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
     else:
         err_console.print(
-            f"[bold red]Unexpected error:[/] {type(exc).__name__}: {exc}. "
+            f"[bold red]Unexpected error:[/] {type(exc).__name__}: {redact(exc)}. "
             "Rerun with --debug for the traceback.",
             highlight=False,
         )
     raise typer.Exit(1)
+
+
+class _NoTracebacks(logging.Filter):
+    """On the terminal, Prefect's records that carry a traceback are left out: the run ends
+    with one paragraph of its own, and the log file keeps the whole record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.exc_info and "Traceback (most recent call last)" not in str(record.msg)
+
+
+def _quiet_prefect_console(log_file: Path | None) -> None:
+    """CLI runs without --debug: Prefect's exception logging goes to ``log_file`` only (every
+    record of the run is written there, secrets masked), not to the terminal."""
+    from flows.redaction import RedactingFilter
+
+    root = logging.getLogger()
+    for logger in [root] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                            if isinstance(lg, logging.Logger)]:
+        for handler in logger.handlers:
+            if type(handler).__name__ == "PrefectConsoleHandler":
+                handler.addFilter(_NoTracebacks())
+    if log_file is None:
+        return
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+    except OSError:
+        return  # an unwritable data directory has its own error; the terminal still says it
+    handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - "
+                                           "%(message)s"))
+    handler.addFilter(RedactingFilter())
+    for name in ("prefect", "flows"):
+        logging.getLogger(name).addHandler(handler)
+
+
+def _alert_configuration_error(exc: BaseException) -> None:
+    """A configuration error stops the run before the flow (and its failure hook) starts:
+    alert from here, best effort."""
+    from flows.report import alert_without_a_run
+
+    alert_without_a_run(f"Betacell refresh did not start: {exc}")
 
 
 class RichReporter:
@@ -114,11 +158,16 @@ def run(
     from flows.settings import get_settings
 
     try:
-        check_configuration(get_settings(), source.value)  # before any server or download starts
+        settings = get_settings()
+        check_configuration(settings, source.value)  # before any server or download starts
     except Exception as exc:  # noqa: BLE001 - one clear paragraph for the user
+        _alert_configuration_error(exc)
         _fail(exc, debug)
     try:
         from flows.refresh import refresh_warehouse
+
+        if not debug:
+            _quiet_prefect_console(settings.data_path / "logs" / "refresh.log")
 
         with Progress(
             SpinnerColumn(),
@@ -151,6 +200,8 @@ def _print_summary(summary: dict) -> None:
     for name in summary.get("stale_sources", []):
         console.print(f"[red]{name} failed; its last good data stay (stale):[/] "
                       f"{summary['sources'][name]['message']}", highlight=False)
+    for warning in summary.get("warnings", []):
+        console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     if summary.get("unresolved_references"):
         listed = ", ".join(u["registry_id"] for u in summary["unresolved_references"][:10])
         console.print(f"[yellow]{len(summary['unresolved_references'])} referenced trial id(s) "
@@ -164,7 +215,7 @@ def _print_summary(summary: dict) -> None:
             console.print(f"  {q['record_id']} ({q['source']}): {q['check_name']} "
                           f"[{(q.get('offending_values') or '')[:160]}]", highlight=False)
     for sheet in summary.get("outcome_sheets", []):
-        if sheet["status"] == "rejected":
+        if sheet["status"] in {"rejected", "still_rejected"}:
             console.print(f"[red]Outcome sheet {sheet['sheet']} rejected:[/] {sheet['message']}")
         else:
             console.print(f"Outcome sheet {sheet['sheet']}: {sheet['status']} "
