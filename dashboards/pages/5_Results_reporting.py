@@ -15,10 +15,23 @@ cols[2].metric("Overdue > 24 months", int(reporting["is_overdue_24_months"].fill
 only_overdue = st.toggle("Only overdue (> 24 months)", value=True)
 if only_overdue:
     reporting = reporting[reporting["is_overdue_24_months"].fillna(False)]
-st.dataframe(reporting[["trial_id", "brief_title", "therapy_class", "overall_status",
+st.dataframe(reporting[["trial_id", "therapy_class", "overall_status",
                         "reference_completion_date", "reference_date_precision",
                         "months_since_completion", "has_results_posted",
-                        "has_linked_result_publication", "source_url"]]
+                        "has_linked_result_publication", "source_url", "brief_title"]]
              .sort_values("months_since_completion", ascending=False),
              hide_index=True, width="stretch",
-             column_config={"source_url": st.column_config.LinkColumn("registry record")})
+             column_config={"trial_id": st.column_config.TextColumn("trial"),
+                            "brief_title": st.column_config.TextColumn("title", width="large"),
+                            "therapy_class": st.column_config.TextColumn("class"),
+                            "overall_status": st.column_config.TextColumn("status"),
+                            "reference_completion_date": st.column_config.DateColumn(
+                                "completion", format="YYYY-MM-DD"),
+                            "reference_date_precision": st.column_config.TextColumn("precision"),
+                            "months_since_completion": st.column_config.NumberColumn("months"),
+                            "has_results_posted": st.column_config.CheckboxColumn(
+                                "results posted"),
+                            "has_linked_result_publication": st.column_config.CheckboxColumn(
+                                "result publication"),
+                            "source_url": st.column_config.LinkColumn(
+                                "registry", display_text="record")})

@@ -18,7 +18,9 @@ else:
              + "; ".join(f"{r.source_label}: {r.last_error}" for r in stale.itertuples()))
     st.dataframe(stale[["source_label", "last_attempt_at", "last_loaded_at", "last_error"]],
                  hide_index=True, width="stretch", key="stale_sources")
-st.dataframe(sources, hide_index=True, width="stretch", key="sources")
+st.dataframe(sources[[c for c in sources.columns if c != "last_error"] + ["last_error"]],
+             hide_index=True, width="stretch", key="sources",
+             column_config=data.column_config(sources))
 
 reports = data.gate_reports()
 if not reports:
@@ -43,7 +45,8 @@ st.caption(f"{len(unresolved)} trial id(s) named by curated sheets, curated link
            "or PubMed DataBank entries that no registry record in the warehouse carries, even "
            "after fetching them by id.")
 st.dataframe(unresolved[["registry_id", "registry", "unresolved_reason", "referenced_by",
-                         "last_checked_at"]], hide_index=True, width="stretch")
+                         "last_checked_at"]], hide_index=True, width="stretch",
+             column_config=data.column_config(unresolved))
 
 st.subheader("Classification review queue")
 queue = data.mart("classification_review_queue")
