@@ -8,6 +8,8 @@ st.set_page_config(page_title="Betacell", page_icon="🧬", layout="wide")
 
 from dashboards import data  # noqa: E402 - after set_page_config
 
+data.use_the_page_width()
+
 st.title("Betacell — stem-cell therapies for diabetes")
 st.caption("Evidence warehouse: registry records, publications and outcomes, with the source of "
            "every number. Estimates are labelled as such; 'not reported' is never shown as zero.")

@@ -20,6 +20,16 @@ import streamlit as st
 from dashboards.presentation import class_colours, class_labels
 from flows.settings import get_settings
 
+# Streamlit's wide layout keeps 5rem on each side of the page: wide tables need that room.
+NARROW_MARGINS = """<style>
+[data-testid="stMainBlockContainer"] {padding-left: 2rem; padding-right: 2rem;}
+</style>"""
+
+
+def use_the_page_width() -> None:
+    """Call once per page, after st.set_page_config."""
+    st.html(NARROW_MARGINS)
+
 
 def marts_dir() -> Path:
     return get_settings().marts_dir

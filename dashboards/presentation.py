@@ -87,6 +87,15 @@ def date_text(value: Any) -> str:
     return str(value)
 
 
+def timestamp_text(value: Any) -> str:
+    """An ISO timestamp ('2026-12-05T21:42:36.349380+00:00') to the minute, in UTC."""
+    if is_missing(value):
+        return ""
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def class_colours(therapies: pd.DataFrame) -> dict[str, str]:
     """therapy_class -> colour, from marts.dim_therapies (one row per class and MSC source, one
     colour per class). Two classes sharing a colour is an error in the seed, not a choice."""

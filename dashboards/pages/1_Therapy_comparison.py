@@ -14,6 +14,7 @@ from dashboards.presentation import (
 )
 
 st.set_page_config(page_title="Betacell: Therapy comparison", layout="wide")
+data.use_the_page_width()
 st.title("Therapy comparison")
 st.caption("Every number here is read from marts.therapy_outcome_comparison and "
            "marts.outcome_effects; nothing is recomputed. Estimates come from small, mostly "

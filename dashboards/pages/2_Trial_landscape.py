@@ -14,6 +14,7 @@ from dashboards.presentation import (
 )
 
 st.set_page_config(page_title="Betacell: Trial landscape", layout="wide")
+data.use_the_page_width()
 st.title("Trial landscape")
 trials = data.mart("dim_trials")
 colours, labels = data.therapy_class_colours(), data.therapy_class_labels()
@@ -72,7 +73,7 @@ st.subheader("Trials")
 trials = trials.reset_index(drop=True)
 table = pd.DataFrame({
     "trial": trials["trial_id"], "title": trials["brief_title"],
-    "class": [therapy_name(labels.get(c, c), source) for c, source
+    "class": [therapy_name(c, source) for c, source
               in zip(trials["therapy_class"], trials["msc_source"], strict=True)],
     "diabetes": trials["diabetes_type"], "phase": trials["phase"],
     "status": trials["overall_status"],
@@ -80,5 +81,5 @@ table = pd.DataFrame({
                  in zip(trials["enrollment_count"], trials["enrollment_type"], strict=True)],
     "registry": trials["source_url"]})
 st.dataframe(table, hide_index=True, width="stretch",
-             column_config={"title": st.column_config.TextColumn(width="large"),
+             column_config={"title": st.column_config.TextColumn(width="medium"),
                             "registry": st.column_config.LinkColumn(display_text="record")})

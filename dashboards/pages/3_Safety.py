@@ -15,6 +15,7 @@ from dashboards.presentation import (
 )
 
 st.set_page_config(page_title="Betacell: Safety", layout="wide")
+data.use_the_page_width()
 st.title("Safety")
 st.caption("Participants affected / at risk per therapy class and harm, over the cohorts that "
            "report the harm with a count or an explicit zero, with exact (Clopper-Pearson) 95 % "

@@ -6,6 +6,7 @@ from dashboards import data
 from dashboards.presentation import colours_by_label
 
 st.set_page_config(page_title="Betacell: Publications", layout="wide")
+data.use_the_page_width()
 st.title("Publications")
 trends = data.mart("publication_trends")
 colours, labels = data.therapy_class_colours(), data.therapy_class_labels()
@@ -31,7 +32,8 @@ st.dataframe(publications[["publication_id", "first_author", "publication_year",
                                 "year", format="%d"),
                             "therapy_class": st.column_config.TextColumn("class"),
                             "outcome_rows": st.column_config.NumberColumn("outcome rows"),
-                            "link": st.column_config.LinkColumn("PubMed / DOI", width="medium"),
+                            "link": st.column_config.LinkColumn(
+                                "PubMed / DOI", display_text=r"https?://(?:www\.)?([^/]+)/.*"),
                             "linked_trials": st.column_config.TextColumn("linked trials")})
 st.subheader("Trial ↔ publication links")
 links = data.mart("trial_publication_links")

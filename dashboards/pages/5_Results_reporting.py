@@ -4,6 +4,7 @@ import streamlit as st
 from dashboards import data
 
 st.set_page_config(page_title="Betacell: Results reporting", layout="wide")
+data.use_the_page_width()
 st.title("Results reporting")
 st.caption("Completed or terminated trials: months since (primary) completion, and whether "
            "results were posted or a result publication is linked.")

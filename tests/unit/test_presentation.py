@@ -28,6 +28,7 @@ from dashboards.presentation import (
     phase_rank,
     range_text,
     therapy_name,
+    timestamp_text,
     wrap_label,
 )
 from flows.settings import REPO_DIR
@@ -181,3 +182,9 @@ def test_enrollment_reads_as_a_count_with_its_kind():
     assert enrollment_text(44, "ACTUAL") == "44 actual"
     assert enrollment_text(21.0, None) == "21"
     assert enrollment_text(float("nan"), "ESTIMATED") == ""
+
+
+def test_timestamps_to_the_minute_in_utc():
+    assert timestamp_text("2026-12-05T21:42:36.349380+00:00") == "2026-12-05 21:42 UTC"
+    assert timestamp_text("2026-12-05T22:42:00+01:00") == "2026-12-05 21:42 UTC"
+    assert timestamp_text(None) == ""
