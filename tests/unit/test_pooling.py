@@ -122,3 +122,39 @@ def test_zero_and_all_events_use_a_continuity_correction_only_when_pooled():
     assert corrected
     assert effect[0] == pytest.approx(math.log(0.5 / 10.5))
     assert effect[1] == pytest.approx(math.log(5.5 / 0.5))
+
+
+def test_each_cohort_carries_what_a_forest_plot_draws():
+    """cohort_* arrays, in cohort_ids order: counts with arms combined, the raw proportion with
+    its exact interval, and the random-effects weight 1 / (v + tau2) as a share of the total."""
+    events, totals = [12, 15, 3], [23, 28, 13]
+    row = pooling.pool(effect_rows(*[{"cohort_id": f"C{i}", "study_id": f"S{i}", "events": e,
+                                      "participants": n}
+                                     for i, (e, n) in enumerate(zip(events, totals, strict=True))]),
+                       None)
+    assert row["cohort_ids"] == ["C0", "C1", "C2"]
+    assert row["cohort_events"] == events and row["cohort_participants"] == totals
+    assert row["cohort_estimates"] == pytest.approx([e / n for e, n in zip(events, totals,
+                                                                          strict=True)])
+    assert row["cohort_ci_low"] == pytest.approx(
+        [stats.beta.ppf(0.025, e, n - e + 1) for e, n in zip(events, totals, strict=True)])
+    assert row["cohort_ci_high"] == pytest.approx(
+        [stats.beta.ppf(0.975, e + 1, n - e) for e, n in zip(events, totals, strict=True)])
+    effect = np.log(np.array(events) / (np.array(totals) - np.array(events)))
+    variance = 1 / np.array(events) + 1 / (np.array(totals) - np.array(events))
+    w = 1 / (variance + paule_mandel(effect, variance))
+    assert row["cohort_weights"] == pytest.approx(list(w / w.sum()), rel=1e-4)
+    assert sum(row["cohort_weights"]) == pytest.approx(1.0)
+
+    single = pooling.pool(effect_rows(
+        {"cohort_id": "C1", "study_id": "S1", "arm": "low dose", "events": 2, "participants": 5},
+        {"cohort_id": "C1", "study_id": "S1", "arm": "high dose", "events": 4,
+         "participants": 6}), None)
+    assert (single["cohort_events"], single["cohort_participants"]) == ([6], [11])
+    assert single["cohort_weights"] == [1.0]
+    assert (single["cohort_ci_low"], single["cohort_ci_high"]) == ([single["ci_low"]],
+                                                                   [single["ci_high"]])
+    empty = pooling.pool(effect_rows(
+        {"cohort_id": "C1", "study_id": "A", "events": 4, "participants": 10},
+        {"cohort_id": "C1", "study_id": "B", "events": 6, "participants": 10}), None)
+    assert empty["cohort_weights"] == [] and empty["cohort_events"] == []

@@ -81,10 +81,21 @@ from_publications as (
         citation_quality,
         outcome_row_id                                            as source_record_id,
         'outcome sheet ' || sheet_file || ' row ' || source_row   as source_location,
-        coalesce(source_url, case when pmid is not null then 'https://pubmed.ncbi.nlm.nih.gov/' || pmid || '/'
-                                  when doi is not null then 'https://doi.org/' || doi end) as source_url,
+        -- the source of record: the citation of record (DOI, else PubMed) before any page
+        record_url                                                as source_url,
+        list_filter(list_prepend(source_url, other_source_urls),
+                    url -> url is not null and lower(url) <> lower(record_url)) as other_source_urls,
         loaded_at                                                 as retrieved_at
-    from published
+    from (
+        select
+            *,
+            -- (a DOI is compared in lower case; the sheet's own spelling of its link is kept)
+            coalesce(case when doi is not null and lower(source_url) = 'https://doi.org/' || doi then source_url
+                          when doi is not null then 'https://doi.org/' || doi
+                          when pmid is not null then 'https://pubmed.ncbi.nlm.nih.gov/' || pmid || '/' end,
+                     source_url) as record_url
+        from published
+    )
 
 ),
 
@@ -136,6 +147,7 @@ from_registry as (
         nct_id || ' outcomeMeasuresModule[' || outcome_measure_index || '] ' || group_id as source_record_id,
         'ClinicalTrials.gov resultsSection.outcomeMeasuresModule' as source_location,
         'https://clinicaltrials.gov/study/' || nct_id || '?tab=results' as source_url,
+        cast([] as varchar[])                                     as other_source_urls,
         studies.retrieved_at
     from registry
     left join studies using (nct_id)

@@ -108,6 +108,25 @@ def cohort_effects(group):
     return effects, sorted(set(set_aside)), caveats
 
 
+def cohort_columns(effects, weights):
+    """What a forest plot draws per cohort, in cohort_ids order: its events, participants, raw
+    proportion with its exact Clopper-Pearson interval, and its share of the pooled weight."""
+    events = [e["events"] for e in effects]
+    totals = [e["participants"] for e in effects]
+    intervals = [proportion_confint(x, n, alpha=0.05, method="beta") for x, n in zip(events, totals)]
+    return {"cohort_events": events, "cohort_participants": totals,
+            "cohort_estimates": [x / n for x, n in zip(events, totals)],
+            "cohort_ci_low": [float(low) for low, _ in intervals],
+            "cohort_ci_high": [float(high) for _, high in intervals],
+            "cohort_weights": [float(w) for w in weights]}
+
+
+def random_effects_weights(variance, tau2):
+    """Each cohort's share of the random-effects (inverse-variance plus tau2) weight."""
+    raw = 1.0 / (np.asarray(variance, dtype=float) + tau2)
+    return raw / raw.sum()
+
+
 def pool(group, scenario):
     effects, set_aside, caveats = cohort_effects(group)
     k = len(effects)
@@ -115,7 +134,7 @@ def pool(group, scenario):
     if k == 0:
         return {**row, "n_participants": 0, "n_events": None, "estimate": None,
                 "ci_low": None, "ci_high": None, "method": "no cohort left to pool",
-                "caveats": sorted(caveats)}
+                "caveats": sorted(caveats), **cohort_columns([], [])}
     events = [e["events"] for e in effects]
     totals = [e["participants"] for e in effects]
     row.update({"n_participants": int(sum(totals)), "n_events": int(sum(events)),
@@ -130,9 +149,11 @@ def pool(group, scenario):
                     "ci_high": float(high),
                     "method": "single cohort: raw proportion, Clopper-Pearson exact 95 % CI"})
         caveats.add("single cohort")
+        row.update(cohort_columns(effects, [1.0]))
     else:
         effect, variance, corrected = logit_effects(events, totals)
         fit = random_effects(effect, variance)
+        row.update(cohort_columns(effects, random_effects_weights(variance, fit["tau2_pm"])))
         row.update({
             "estimate": expit(fit["mu"]), "ci_low": expit(fit["low"]),
             "ci_high": expit(fit["high"]), "tau2": fit["tau2_pm"], "tau2_dl": fit["tau2_dl"],
@@ -173,6 +194,9 @@ OUTPUT_TYPES = {
     "raw_proportion": "double", "method": "varchar", "caveats": "varchar[]",
     "cohort_ids": "varchar[]", "study_ids": "varchar[]", "outcome_fact_ids": "varchar[]",
     "timepoints_used": "varchar[]", "reports_set_aside": "varchar[]",
+    "cohort_events": "integer[]", "cohort_participants": "integer[]",
+    "cohort_estimates": "double[]", "cohort_ci_low": "double[]", "cohort_ci_high": "double[]",
+    "cohort_weights": "double[]",
 }
 
 

@@ -49,6 +49,7 @@ renamed as (
         pmid,
         lower(doi)                                             as doi,
         source_url,
+        list_filter(string_split(trim(coalesce(other_source_urls, '')), ' '), url -> url <> '') as other_source_urls,
         coalesce('pmid:' || pmid, 'doi:' || lower(doi))        as publication_id,
         case when pmid is not null or doi is not null then 'persistent_id' else 'url_only' end as citation_quality,
         trial_id                                               as trial_id_as_curated,
