@@ -11,7 +11,8 @@ from flows.settings import REPO_DIR
 
 MARTS = REPO_DIR / "dbt_project" / "models" / "marts"
 README = (REPO_DIR / "README.md").read_text()
-NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
+NUMBERS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+           "eight": 8, "nine": 9}
 
 
 def marts() -> dict[str, dict]:
