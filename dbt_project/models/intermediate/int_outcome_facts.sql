@@ -1,10 +1,57 @@
 {#- Outcome facts from the curated sheets and from registry results sections, one row per
     source x trial or study x arm x outcome x timepoint (x class/category for registry values).
     Values keep their text as reported; value_normalised converts C-peptide to nmol/L and HbA1c
-    to % (changes without the affine offset). -#}
+    to % (changes without the affine offset).
+    A sheet's trial id that is not a registry id is looked up in seed trial_aliases (else NULL).
+    The follow-up each sheet fact stands for is recorded from its timepoint and follow-up text:
+    followup_basis says what the months are (a fixed timepoint, a mean or median follow-up, a
+    range, or a duration: time spent in a state, which is never a follow-up and is kept in
+    duration_months, out of timepoint_months); followup_months_min/max give the follow-up
+    range (the timepoint itself for a fixed timepoint, else the range the report gives). -#}
 with published as (
 
     select * from {{ ref('stg_outcomes__published_outcomes') }}
+
+),
+
+aliases as (
+
+    select alias, trial_id from {{ ref('trial_aliases') }}
+
+),
+
+published_followup as (
+
+    select
+        published.*,
+        aliases.trial_id as alias_trial_id,
+        case
+            when published.timepoint_as_reported ilike '%duration%' then 'duration'
+            when regexp_matches(published.timepoint_as_reported, '^\s*~?[0-9.]+\s*[-–]\s*[0-9.]+') then 'range'
+            when published.timepoint_months is not null and published.timepoint_as_reported ilike '%median%' then 'median'
+            when published.timepoint_months is not null and published.timepoint_as_reported ilike '%mean%' then 'mean'
+            when published.timepoint_months is not null then 'timepoint'
+        end as timepoint_basis,
+        try_cast(nullif(regexp_extract(published.timepoint_as_reported, '^\s*~?([0-9.]+)\s*[-–]\s*([0-9.]+)', 1), '') as double) as timepoint_range_low,
+        try_cast(nullif(regexp_extract(published.timepoint_as_reported, '^\s*~?([0-9.]+)\s*[-–]\s*([0-9.]+)', 2), '') as double) as timepoint_range_high,
+        try_cast(nullif(regexp_extract(published.followup_as_reported, '([0-9.]+)\s*[-–]\s*([0-9.]+)', 1), '') as double) as followup_range_low,
+        try_cast(nullif(regexp_extract(published.followup_as_reported, '([0-9.]+)\s*[-–]\s*([0-9.]+)', 2), '') as double) as followup_range_high,
+        case when published.followup_as_reported ilike '%median%' then 'median'
+             when published.followup_as_reported ilike '%mean%' then 'mean' end as followup_average
+    from published
+    left join aliases on aliases.alias = published.trial_id_as_curated
+
+),
+
+published_facts as (
+
+    select
+        published_followup.*,
+        coalesce(timepoint_basis,
+                 case when followup_average is not null and followup_months is not null then followup_average
+                      when followup_range_low is not null then 'range'
+                      when followup_months is not null then 'study_followup' end) as followup_basis
+    from published_followup
 
 ),
 
@@ -32,7 +79,7 @@ from_publications as (
         'publication:' || outcome_row_id                          as outcome_fact_id,
         'publication'                                             as source,
         study_id,
-        trial_id,
+        coalesce(trial_id, alias_trial_id)                        as trial_id,
         publication_id,
         pmid,
         doi,
@@ -41,8 +88,19 @@ from_publications as (
         outcome,
         outcome_definition,
         cast(null as varchar)                                     as outcome_title,
-        timepoint_months,
+        case when timepoint_basis = 'duration' then null else timepoint_months end as timepoint_months,
         timepoint_as_reported                                     as timepoint_text,
+        followup_basis,
+        case when followup_basis in ('timepoint', 'mean', 'median') and timepoint_basis is not null then timepoint_months
+             when followup_basis in ('mean', 'median', 'study_followup') then followup_months
+        end                                                       as followup_months,
+        case when timepoint_basis = 'timepoint' then timepoint_months
+             when timepoint_basis = 'range' then timepoint_range_low
+             else coalesce(followup_range_low, followup_months) end as followup_months_min,
+        case when timepoint_basis = 'timepoint' then timepoint_months
+             when timepoint_basis = 'range' then timepoint_range_high
+             else coalesce(followup_range_high, followup_months) end as followup_months_max,
+        case when timepoint_basis = 'duration' then timepoint_months end as duration_months,
         measure,
         cast(null as varchar)                                     as param_type,
         value,
@@ -68,7 +126,7 @@ from_publications as (
         coalesce(source_url, case when pmid is not null then 'https://pubmed.ncbi.nlm.nih.gov/' || pmid || '/'
                                   when doi is not null then 'https://doi.org/' || doi end) as source_url,
         loaded_at                                                 as retrieved_at
-    from published
+    from published_facts
 
 ),
 
@@ -89,6 +147,11 @@ from_registry as (
         outcome_title || coalesce(' / ' || class_title, '') || coalesce(' / ' || category_title, '') as outcome_title,
         cast(null as double)                                      as timepoint_months,
         time_frame                                                as timepoint_text,
+        cast(null as varchar)                                     as followup_basis,
+        cast(null as double)                                      as followup_months,
+        cast(null as double)                                      as followup_months_min,
+        cast(null as double)                                      as followup_months_max,
+        cast(null as double)                                      as duration_months,
         case param_type
             when 'MEAN' then 'mean' when 'LEAST_SQUARES_MEAN' then 'mean'
             when 'MEDIAN' then 'median'
