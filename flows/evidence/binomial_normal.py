@@ -24,6 +24,7 @@ from scipy import optimize, special, stats
 NODES, WEIGHTS = hermegauss(7)
 WEIGHTS = WEIGHTS / math.sqrt(2 * math.pi)  # weights of the standard normal density
 HESSIAN_STEP = 4e-3
+NEWTON_STEP = 1e-4
 TAU_LIMIT = 10.0  # tau beyond this (tau^2 > 100 on the logit scale): no finite maximum
 
 
@@ -78,28 +79,53 @@ def deviance(params: np.ndarray, events: np.ndarray, totals: np.ndarray) -> floa
     return value if math.isfinite(value) else math.inf
 
 
-def _central_hessian(function, x: np.ndarray, step: float) -> np.ndarray:
+def _derivatives(function, x: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Gradient and Hessian by central differences (lme4's deriv12 formulas, no bounds)."""
     size = len(x)
-    hessian = np.empty((size, size))
+    gradient, hessian = np.empty(size), np.empty((size, size))
     centre = function(x)
     unit = np.eye(size) * step
     for j in range(size):
         plus, minus = function(x + unit[j]), function(x - unit[j])
+        gradient[j] = (plus - minus) / (2 * step)
         hessian[j, j] = (plus - 2 * centre + minus) / step ** 2
         for i in range(j):
             hessian[i, j] = hessian[j, i] = (
                 function(x + unit[i] + unit[j]) - function(x + unit[i] - unit[j])
                 - function(x - unit[i] + unit[j]) + function(x - unit[i] - unit[j])
             ) / (4 * step ** 2)
-    return hessian
+    return gradient, hessian
 
 
 def _hessian(function, x: np.ndarray, step: float = HESSIAN_STEP) -> np.ndarray:
     """Central differences at two steps, Richardson-extrapolated (error of order step^4; the
     deviance's rounding, about 1e-12, divided by step^2 stays near 1e-7)."""
-    coarse = _central_hessian(function, x, step)
-    fine = _central_hessian(function, x, step / 2)
+    coarse = _derivatives(function, x, step)[1]
+    fine = _derivatives(function, x, step / 2)[1]
     return (4 * fine - coarse) / 3
+
+
+def _newton(function, x: np.ndarray, value: float) -> tuple[np.ndarray, float]:
+    """Newton steps with step halving from near the optimum (Nelder-Mead's end) to where the
+    step is below 1e-10: quadratic convergence, a few dozen deviance evaluations."""
+    for _ in range(30):
+        gradient, hessian = _derivatives(function, x, NEWTON_STEP)
+        if not np.all(np.linalg.eigvalsh(hessian) > 0):
+            break  # not in a convex neighbourhood: keep the point reached
+        delta = np.linalg.solve(hessian, gradient)
+        scale = 1.0
+        while scale > 1e-6:
+            candidate = x - scale * delta
+            candidate_value = function(candidate)
+            if candidate_value <= value:
+                break
+            scale /= 2
+        else:
+            break
+        x, value = candidate, candidate_value
+        if np.max(np.abs(scale * delta)) < 1e-10:
+            break
+    return x, value
 
 
 def fit(events, totals, start: tuple[float, float] | None = None) -> BinomialNormalFit | None:
@@ -117,12 +143,14 @@ def fit(events, totals, start: tuple[float, float] | None = None) -> BinomialNor
     def objective(x):
         return deviance(x, events, totals)
 
+    # Nelder-Mead to the neighbourhood of the optimum, Newton from there
     result = optimize.minimize(objective, np.array([max(tau0, 0.3), mu0]), method="Nelder-Mead",
-                               options={"xatol": 1e-11, "fatol": 1e-13, "maxiter": 4000,
-                                        "maxfev": 8000})
-    tau, mu = abs(float(result.x[0])), float(result.x[1])
+                               options={"xatol": 1e-5, "fatol": 1e-8, "maxiter": 2000,
+                                        "maxfev": 4000})
+    x, value = _newton(objective, np.asarray(result.x, dtype=float), float(result.fun))
+    tau, mu = abs(float(x[0])), float(x[1])
     # the boundary tau = 0 (lme4 checks it too); 1e-9: rounding in a deviance of order k
-    if objective(np.array([0.0, pooled_logit])) <= result.fun + 1e-9:
+    if objective(np.array([0.0, pooled_logit])) <= value + 1e-9:
         tau, mu = 0.0, pooled_logit
     if tau > TAU_LIMIT or not math.isfinite(mu):
         return None
