@@ -72,9 +72,12 @@ def run(work: Path, rows: int) -> dict:
     if completed.returncode != 0:
         raise SystemExit(f"the run failed (exit {completed.returncode}):\n{completed.stdout[-3000:]}"
                          f"\n{completed.stderr[-3000:]}")
-    status = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True).sql(
-        "select status, row_count from raw.outcome_sheet_versions "
-        "where sheet_file = 'bench_outcomes.csv'").fetchall()
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        status = con.sql("select status, row_count from raw.outcome_sheet_versions "
+                         "where sheet_file = 'bench_outcomes.csv'").fetchall()
+    finally:
+        con.close()
     if status != [("accepted", rows)]:
         raise SystemExit(f"the bench sheet was not accepted whole: {status}")
     results = json.loads((data / "build" / "dbt_target" / "run_results.json").read_text())
