@@ -259,9 +259,10 @@ def _print_summary(summary: dict, settings) -> None:
                           f"[{(q.get('offending_values') or '')[:160]}]", highlight=False)
     sheets = summary.get("sources", {}).get("outcomes") or {}
     if sheets.get("status") == "skipped" and sheets.get("message"):  # no sheet file at all
-        console.print(f"[yellow]No outcome sheets found:[/] {sheets.get('message')} "
-                      f"(looked in {settings.outcomes_path}; BETACELL_OUTCOMES_DIR sets the "
-                      "folder)", highlight=False, soft_wrap=True)
+        where = str(settings.outcomes_path)
+        looked = "" if where in sheets["message"] else f"looked in {where}; "
+        console.print(f"[yellow]No outcome sheets found:[/] {sheets['message']} ({looked}"
+                      "BETACELL_OUTCOMES_DIR sets the folder)", highlight=False, soft_wrap=True)
     for sheet in summary.get("outcome_sheets", []):
         if sheet["status"] in {"rejected", "still_rejected"}:
             console.print(f"[red]Outcome sheet {sheet['sheet']} rejected:[/] {sheet['message']}")
@@ -273,7 +274,8 @@ def _print_summary(summary: dict, settings) -> None:
         console.print(f"{gate} gate: {status} ({result.get('expectations', 0)} expectations, "
                       f"{len(result.get('warnings', []))} warnings)")
     counts = summary.get("dbt_status_counts", {})
-    console.print(f"dbt build: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}")
+    built = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    console.print(f"dbt build: {built or 'not run'}")
     table = Table(title="Published tables", show_lines=False)
     table.add_column("table")
     table.add_column("rows", justify="right")

@@ -3,8 +3,8 @@
 Transient failures (timeouts, broken transfers, HTTP 429 and 5xx) are retried with exponential
 backoff and jitter; 429 honours ``Retry-After`` up to a cap. A host that cannot be reached at all
 (its name does not resolve, the connection is refused) is retried briefly: a few short waits per
-source in all (``Limits.unreachable_retry_delays``), each announced as a progress line, then the
-source fails at once, not transient (offline, the next hour rarely differs from this one). Any
+source in all (``Limits.unreachable_retry_delays``, never past a minute), each announced as a
+progress line, then the source fails, not transient (offline, the next hour rarely differs). Any
 other 4xx is a contract error:
 it fails at once and the error quotes the server's own message (secrets redacted: servers echo
 requests). Everything is bounded: a total deadline per request (a server trickling bytes cannot
@@ -38,6 +38,7 @@ logging.getLogger("httpx").setLevel(logging.WARNING)
 logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+UNREACHABLE_BUDGET_SECONDS = 60.0  # a host that cannot be reached costs its source this at most
 MAX_QUOTED_BODY = 600
 
 
@@ -185,6 +186,7 @@ class PoliteClient:
         self.deadline_at = clock() + self.limits.source_deadline_seconds
         self.label = source_label(source)
         self._unreachable_retries = 0  # spent of limits.unreachable_retry_delays (whole source)
+        self._unreachable_since: float | None = None  # the source's first unreachable failure
         self._responses = 0  # successful responses: did anything land from this source?
         default_headers = {"User-Agent": "betacell/0.1 (stem-cell diabetes evidence warehouse)"}
         default_headers.update(headers or {})
@@ -280,11 +282,18 @@ class PoliteClient:
         (saying so), or, when they are spent, fail the source (not transient: no task retry)."""
         delays = self.limits.unreachable_retry_delays
         reason = unreachable_reason(exc, self._client.base_url.join(path))
-        if self._unreachable_retries >= len(delays):
+        now = self.clock()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        spent = now - self._unreachable_since
+        # no wait past the source's minute: a resolver may itself take seconds to fail
+        waits_left = self._unreachable_retries < len(delays)
+        if not waits_left or (spent + delays[self._unreachable_retries]
+                              > UNREACHABLE_BUDGET_SECONDS):
             where = redact(str(self._client.base_url).rstrip("/"))
             raise SourceError(
-                f"{self.label} is unreachable: {reason} (at {where}; "
-                f"tried {len(delays) + 1} times over {sum(delays):,.0f} s). "
+                f"{self.label} is unreachable: {reason} (at {where}; tried "
+                f"{self._unreachable_retries + 1} times over {spent:,.0f} s). "
                 f"{self._after_failure()}", source=self.source, unreachable=True) from exc
         delay = delays[self._unreachable_retries]
         self._unreachable_retries += 1

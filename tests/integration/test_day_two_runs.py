@@ -129,7 +129,7 @@ def test_a_no_op_run_prints_the_live_paths_and_where_it_looked_for_sheets(publis
     assert f"duckdb -readonly {warehouse} " in out
     assert f"duckdb.connect('{warehouse}', read_only=True)" in out
     assert f"No outcome sheets found: no outcome sheet in {nowhere} (folder not found" in out
-    assert f"(looked in {nowhere}; BETACELL_OUTCOMES_DIR sets the folder)" in out
+    assert "BETACELL_OUTCOMES_DIR sets the folder" in out
 
 
 def read_only(path: Path) -> tuple[str, ...]:

@@ -47,9 +47,26 @@ def shown():
     progress.set_reporter(None)
 
 
+class Clock:
+    """A clock the recorded sleeps advance (and ``per_call`` seconds each connection attempt,
+    for a resolver that times out slowly)."""
+
+    def __init__(self, sleeps: list[float]) -> None:
+        self.now, self.sleeps = 0.0, sleeps
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 def client(url: str, sleeps: list[float], **kwargs) -> PoliteClient:
-    return PoliteClient(url, source="ctgov", requests_per_second=1e9, sleep=sleeps.append,
-                        limits=Limits.from_settings(Settings(data_dir=Path("unused"))), **kwargs)
+    clock = Clock(sleeps)
+    return PoliteClient(url, source="ctgov", requests_per_second=float("inf"), sleep=clock.sleep,
+                        clock=clock, limits=Limits.from_settings(Settings(data_dir=Path("u"))),
+                        **kwargs)
 
 
 def refused() -> tuple[str, str]:
@@ -87,6 +104,24 @@ def test_the_waits_are_for_the_whole_source_not_per_request(shown):
         with pytest.raises(SourceError, match="unreachable"):
             api.get_json("/studies")  # its waits are spent: fails at once
     assert sleeps == [5.0, 20.0, 30.0]
+
+
+def test_slow_failures_count_against_the_minute(shown):
+    """A resolver that takes 10 s to fail: the waits stop before the source has spent 60 s."""
+    sleeps: list[float] = []
+    clock = Clock(sleeps)
+
+    def slow_resolver(request):
+        clock.now += 10
+        raise httpx.ConnectError("[Errno -3] Temporary failure in name resolution")
+
+    api = PoliteClient("http://registry.test/v2", source="ctgov", requests_per_second=float("inf"),
+                       transport=httpx.MockTransport(slow_resolver), clock=clock,
+                       sleep=clock.sleep)
+    with pytest.raises(SourceError, match=r"tried 3 times over 45 s") as failed:
+        api.get_json("/version")
+    assert sleeps == [5.0, 20.0] and clock.now == 55  # a third wait (30 s) would pass 60 s
+    assert "the name registry.test does not resolve" in str(failed.value)
 
 
 def test_a_host_that_comes_back_is_used_and_429_5xx_keep_their_backoff(shown):
