@@ -43,13 +43,23 @@ $(STAMP): pyproject.toml
 	chmod +x $(BIN)/duckdb
 	@touch $(STAMP)
 
-## run: set up (if needed) and run the whole pipeline on the shipped snapshot; when the Prefect
-## server of `make serve` is up (port PREFECT_PORT), the run is recorded there and shows in its UI
+## run: set up (if needed) and run the whole pipeline on the shipped snapshot; when this
+## checkout's `make serve` runs its Prefect server, the run is recorded there and shows in its UI
+## (another checkout's server on the same port is not used; an explicit PREFECT_API_URL is)
 PREFECT_PORT ?= 4200
 PREFECT_URL = http://127.0.0.1:$(PREFECT_PORT)/api
-# evaluated when a recipe uses it: the environment that points a run at that server, if it answers
-PREFECT_RUN_ENV = $(shell curl -sf --max-time 2 $(PREFECT_URL)/health >/dev/null 2>&1 && \
-  echo PREFECT_HOME=$(CURDIR)/data/prefect PREFECT_API_URL=$(PREFECT_URL))
+# this checkout's Prefect state; `make serve` writes its server's pid and URL here
+PREFECT_DIR ?= $(CURDIR)/data/prefect
+SERVER_PID_FILE = $(PREFECT_DIR)/server.pid
+SERVER_URL_FILE = $(PREFECT_DIR)/server.url
+# evaluated when a recipe uses it: the environment that points a run at this checkout's server,
+# when its process is alive and its URL answers (else nothing: a temporary server, or the
+# PREFECT_API_URL the environment sets)
+PREFECT_RUN_ENV = $(shell [ -z "$$PREFECT_API_URL" ] && \
+  pid=$$(cat $(SERVER_PID_FILE) 2>/dev/null) && url=$$(cat $(SERVER_URL_FILE) 2>/dev/null) && \
+  [ -n "$$pid" ] && kill -0 "$$pid" 2>/dev/null && \
+  curl -sf --max-time 2 "$$url/health" >/dev/null 2>&1 && \
+  echo PREFECT_HOME=$(PREFECT_DIR) PREFECT_API_URL=$$url)
 run: $(STAMP)
 	$(PREFECT_RUN_ENV) $(BIN)/betacell run --source snapshot
 
@@ -87,14 +97,18 @@ clean:
 distclean: clean
 	rm -rf $(VENV) data/prefect dbt_project/target dbt_project/logs
 
-## serve: start a local Prefect server and serve the scheduled deployments (Ctrl-C stops both)
+## serve: start a local Prefect server and serve the scheduled deployments (Ctrl-C stops both);
+## the server's pid and URL go to $(PREFECT_DIR) so this checkout's `make run` finds it
 serve: $(STAMP)
-	@mkdir -p data/prefect
-	PREFECT_HOME=$(CURDIR)/data/prefect PREFECT_SERVER_ANALYTICS_ENABLED=false \
-	  $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT) > data/prefect/server.log 2>&1 & \
-	  server=$$!; trap "kill $$server" EXIT INT TERM; \
-	  for i in $$(seq 1 90); do curl -sf http://127.0.0.1:$(PREFECT_PORT)/api/health >/dev/null && break; sleep 1; done; \
-	  PREFECT_HOME=$(CURDIR)/data/prefect PREFECT_API_URL=http://127.0.0.1:$(PREFECT_PORT)/api $(BIN)/betacell serve
+	@mkdir -p $(PREFECT_DIR)
+	@if curl -sf --max-time 2 $(PREFECT_URL)/health >/dev/null 2>&1; then \
+	  echo "error: a server already answers on port $(PREFECT_PORT) (another checkout's?); stop it or run 'make serve PREFECT_PORT=4300'." >&2; exit 1; fi
+	PREFECT_HOME=$(PREFECT_DIR) PREFECT_SERVER_ANALYTICS_ENABLED=false \
+	  $(BIN)/prefect server start --host 127.0.0.1 --port $(PREFECT_PORT) > $(PREFECT_DIR)/server.log 2>&1 & \
+	  server=$$!; trap "kill $$server; rm -f $(SERVER_PID_FILE) $(SERVER_URL_FILE)" EXIT INT TERM; \
+	  for i in $$(seq 1 90); do curl -sf $(PREFECT_URL)/health >/dev/null && break; sleep 1; done; \
+	  echo $$server > $(SERVER_PID_FILE); echo $(PREFECT_URL) > $(SERVER_URL_FILE); \
+	  PREFECT_HOME=$(PREFECT_DIR) PREFECT_API_URL=$(PREFECT_URL) $(BIN)/betacell serve
 
 ## query: the DuckDB CLI on the published warehouse, read-only (SQL=... runs one statement)
 query: $(STAMP)

@@ -44,30 +44,64 @@ def _prefect_defaults(verbose: bool) -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 
 
-def _fail(exc: BaseException, debug: bool) -> None:
+def _fail(exc: BaseException, debug: bool, after: str = "") -> None:
+    """One paragraph for the user (``after`` closes it), or the traceback with --debug."""
     from flows.errors import BetacellError
     from flows.redaction import format_exception, mask_exception, redact
 
     mask_exception(exc)
+    closing = f" {after}" if after else ""
     if debug:
         sys.stderr.write(format_exception(exc))
+        if after:
+            err_console.print(after, highlight=False)
     elif isinstance(exc, BetacellError):
-        err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]Error:[/] {exc}{closing}", highlight=False)
     else:
         err_console.print(
             f"[bold red]Unexpected error:[/] {type(exc).__name__}: {redact(exc)}. "
-            "Rerun with --debug for the traceback.",
+            f"Rerun with --debug for the traceback.{closing}",
             highlight=False,
         )
     raise typer.Exit(1)
 
 
+def _live_version(settings) -> tuple[str | None, str]:
+    """The published version and when it was published (its warehouse file's time)."""
+    from flows.publish import published_version
+
+    try:
+        published = datetime.fromtimestamp(settings.warehouse_path.stat().st_mtime).astimezone()
+    except OSError:
+        return None, ""
+    return published_version(settings) or "(unversioned)", f"{published:%Y-%m-%d %H:%M %Z}"
+
+
+def _what_stays_live(settings, before: tuple[str | None, str], source: str) -> str:
+    """After a failed run: what it published (nothing, unless the live version changed) and
+    what readers see now; a live run is pointed at the shipped snapshot."""
+    version, when = _live_version(settings)
+    if version is not None and version != before[0]:
+        said = f"Version {version} was published ({when}) before the run failed."
+    elif version is not None:
+        said = f"Nothing was published: version {version} (published {when}) stays live."
+    else:
+        said = "Nothing was published, and nothing was published before."
+    if source == Source.live:
+        said += (" To build from the shipped snapshot instead (offline), run "
+                 "`betacell run --source snapshot`.")
+    return said
+
+
 class _NoTracebacks(logging.Filter):
-    """On the terminal, Prefect's records that carry a traceback are left out: the run ends
-    with one paragraph of its own, and the log file keeps the whole record."""
+    """On the terminal, Prefect's records that carry a traceback, or that repeat a failure
+    ("Finished in state Failed(...)"), are left out: the run ends with one paragraph of its
+    own, and the log file keeps the whole record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.exc_info and "Traceback (most recent call last)" not in str(record.msg)
+        text = str(record.msg)
+        return not (record.exc_info or "Traceback (most recent call last)" in text
+                    or text.startswith("Finished in state Failed"))
 
 
 def _quiet_prefect_console(log_file: Path | None) -> None:
@@ -120,6 +154,9 @@ class RichReporter:
             self.progress.update(self.tasks[stage], total=total)
         self.progress.advance(self.tasks[stage], amount)
 
+    def note(self, line: str) -> None:
+        self.progress.console.print(line, highlight=False)
+
     def finish(self, stage: str) -> None:
         if stage in self.tasks:
             task = self.progress.tasks[self.tasks[stage]]
@@ -155,6 +192,7 @@ def run(
     _prefect_defaults(verbose or debug)
     from flows import progress as progress_hook
     from flows.preflight import check_configuration
+    from flows.runlock import refuse_if_running
     from flows.settings import get_settings
 
     try:
@@ -163,6 +201,11 @@ def run(
     except Exception as exc:  # noqa: BLE001 - one clear paragraph for the user
         _alert_configuration_error(exc)
         _fail(exc, debug)
+    try:
+        refuse_if_running(settings)  # before a temporary Prefect server starts (seconds)
+    except Exception as exc:  # noqa: BLE001 - one clear paragraph for the user
+        _fail(exc, debug)
+    live_before = _live_version(settings)
     try:
         from flows.refresh import refresh_warehouse
 
@@ -181,13 +224,13 @@ def run(
             progress_hook.set_reporter(RichReporter(bars))
             summary = refresh_warehouse(source=source.value, since=since_date, full=full)
     except Exception as exc:  # noqa: BLE001 - one clear paragraph for the user
-        _fail(exc, debug)
+        _fail(exc, debug, _what_stays_live(settings, live_before, source))
     finally:
         progress_hook.set_reporter(None)
-    _print_summary(summary)
+    _print_summary(summary, settings)
 
 
-def _print_summary(summary: dict) -> None:
+def _print_summary(summary: dict, settings) -> None:
     console.print()
     if summary.get("skipped_reason"):
         console.print(f"[yellow]{summary['skipped_reason']}[/]")
@@ -214,6 +257,12 @@ def _print_summary(summary: dict) -> None:
         for q in quarantined:
             console.print(f"  {q['record_id']} ({q['source']}): {q['check_name']} "
                           f"[{(q.get('offending_values') or '')[:160]}]", highlight=False)
+    sheets = summary.get("sources", {}).get("outcomes") or {}
+    if sheets.get("status") == "skipped" and sheets.get("message"):  # no sheet file at all
+        where = str(settings.outcomes_path)
+        looked = "" if where in sheets["message"] else f"looked in {where}; "
+        console.print(f"[yellow]No outcome sheets found:[/] {sheets['message']} ({looked}"
+                      "BETACELL_OUTCOMES_DIR sets the folder)", highlight=False, soft_wrap=True)
     for sheet in summary.get("outcome_sheets", []):
         if sheet["status"] in {"rejected", "still_rejected"}:
             console.print(f"[red]Outcome sheet {sheet['sheet']} rejected:[/] {sheet['message']}")
@@ -225,7 +274,8 @@ def _print_summary(summary: dict) -> None:
         console.print(f"{gate} gate: {status} ({result.get('expectations', 0)} expectations, "
                       f"{len(result.get('warnings', []))} warnings)")
     counts = summary.get("dbt_status_counts", {})
-    console.print(f"dbt build: {', '.join(f'{v} {k}' for k, v in sorted(counts.items()))}")
+    built = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+    console.print(f"dbt build: {built or 'not run'}")
     table = Table(title="Published tables", show_lines=False)
     table.add_column("table")
     table.add_column("rows", justify="right")
@@ -233,7 +283,14 @@ def _print_summary(summary: dict) -> None:
         table.add_row(name, f"{rows:,}")
     console.print(table)
     warehouse = summary.get("warehouse")
-    console.print(f"\nPublished: [bold]{warehouse}[/]")
+    if warehouse:
+        console.print(f"\nPublished: [bold]{warehouse}[/] (version {summary['published_version']})",
+                      highlight=False, soft_wrap=True)
+    else:  # nothing republished: the version that stays live, by its real paths
+        version, when = _live_version(settings)
+        warehouse = str(settings.warehouse_path)
+        console.print(f"\nLive (unchanged): [bold]{warehouse}[/] (version {version}, published "
+                      f"{when}); Parquet: {settings.marts_dir}", highlight=False, soft_wrap=True)
     console.print("Query it read-only, e.g.:")
     console.print(
         f'  duckdb -readonly {warehouse} "select nct_id, brief_title, overall_status '
@@ -252,9 +309,14 @@ def _print_summary(summary: dict) -> None:
 @app.command()
 def status(debug: Annotated[bool, typer.Option("--debug")] = False) -> None:
     """Last runs, row counts per table and source data timestamps of the published warehouse."""
+    from flows.report import read_failure
     from flows.settings import get_settings
 
     settings = get_settings()
+    failure = read_failure(settings)
+    if failure:
+        console.print(f"[bold red]Last refresh FAILED[/] ({_failed_at(failure)}): "
+                      f"{failure.get('message') or '(no message)'}", highlight=False)
     if not settings.warehouse_path.exists():
         console.print(f"Nothing published yet at {settings.warehouse_path}. Run `betacell run`.")
         raise typer.Exit(0)
@@ -263,28 +325,46 @@ def status(debug: Annotated[bool, typer.Option("--debug")] = False) -> None:
 
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
         try:
-            _print_status(con, settings.warehouse_path)
+            _print_status(con, settings.warehouse_path, failure)
         finally:
             con.close()
     except Exception as exc:  # noqa: BLE001
         _fail(exc, debug)
 
 
-def _print_status(con, path) -> None:
+def _first_sentence(message: str) -> str:
+    """Why a run failed, in short (the whole message is printed above the table)."""
+    reason = message.split(" failed: ", 1)[-1]
+    return reason.split(". ", 1)[0]
+
+
+def _failed_at(failure: dict) -> str:
+    try:
+        return f"{datetime.fromisoformat(failure['at']).astimezone():%Y-%m-%d %H:%M %Z}"
+    except (KeyError, TypeError, ValueError):
+        return "time unknown"
+
+
+def _print_status(con, path, failure: dict | None = None) -> None:
     from flows.state import table_counts
 
     modified = datetime.fromtimestamp(path.stat().st_mtime).astimezone()
     console.print(f"Published warehouse: [bold]{path}[/] (published {modified:%Y-%m-%d %H:%M %Z})")
+    failed_source = (failure or {}).get("source")
     freshness = Table(title="Sources")
     for column in ("source", "state", "last loaded", "last attempt", "source data timestamp",
                    "records loaded", "last error"):
         freshness.add_column(column)
-    for label, stale, loaded, attempt, stamp, records, error in con.execute(
-            "select source_label, is_stale, last_loaded_at, last_attempt_at, "
+    for source, label, stale, loaded, attempt, stamp, records, error in con.execute(
+            "select source, source_label, is_stale, last_loaded_at, last_attempt_at, "
             "source_data_timestamp, records_loaded, last_error from marts.source_status "
             "order by source").fetchall():
         state = "[red]STALE[/]" if stale else "never loaded" if loaded is None else "fresh"
-        freshness.add_row(label, state, _when(loaded), _when(attempt), stamp or "",
+        attempted = _when(attempt)
+        if source == failed_source:  # a failed run published nothing: its attempt is here
+            state, attempted = f"[red]FAILED[/] (last good: {state})", _failed_at(failure)
+            error = _first_sentence(failure.get("message") or "")
+        freshness.add_row(label, state, _when(loaded), attempted, stamp or "",
                           f"{records:,}", (error or "")[:160])
     console.print(freshness)
     runs = Table(title="Last runs")

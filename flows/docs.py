@@ -31,14 +31,16 @@ def generate_docs(settings: Settings) -> Path:
                             "run `betacell run` (or `make run`) first")
     work = docs_dir(settings)
     site = work / "site"
-    site.mkdir(parents=True, exist_ok=True)
     database = work / settings.warehouse_path.name
-    partial = work / (database.name + ".part")
-    shutil.copyfile(settings.warehouse_path, partial)
-    os.replace(partial, database)
-    state = settings.build_dir / "dbt_target" / "partial_parse.msgpack"
-    if state.exists() and not (site / state.name).exists():  # skip a full parse when possible
-        shutil.copyfile(state, site / state.name)
+    try:
+        _copy_published(settings, work, site, database)
+    except OSError as exc:
+        raise BetacellError(
+            f"cannot write the dbt docs to {work}: {exc.strerror or exc} ({exc.filename or work}). "
+            "The docs are generated from a copy of the published warehouse in that folder, so "
+            f"it must be writable: make {settings.data_path} writable (or free space on its "
+            "disk), or point BETACELL_DATA_DIR at a writable copy of it; the published "
+            "warehouse itself is only read.") from exc
     try:
         run_dbt(settings, ["docs", "generate", "--static"], database, target=site,
                 logs=work / "logs")
@@ -46,6 +48,18 @@ def generate_docs(settings: Settings) -> Path:
         for leftover in (database, database.with_name(database.name + ".wal")):
             leftover.unlink(missing_ok=True)
     return site
+
+
+def _copy_published(settings: Settings, work: Path, site: Path, database: Path) -> None:
+    """The published file copied beside the site (dbt opens its database read-write)."""
+    site.mkdir(parents=True, exist_ok=True)
+    (work / "logs").mkdir(exist_ok=True)
+    partial = work / (database.name + ".part")
+    shutil.copyfile(settings.warehouse_path, partial)
+    os.replace(partial, database)
+    state = settings.build_dir / "dbt_target" / "partial_parse.msgpack"
+    if state.exists() and not (site / state.name).exists():  # skip a full parse when possible
+        shutil.copyfile(state, site / state.name)
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):

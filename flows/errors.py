@@ -19,14 +19,18 @@ class SourceError(BetacellError):
     """A source answered with something we cannot use (HTTP error, bad archive, bad payload).
 
     ``transient`` is True when trying again later may help (timeouts, 429, 5xx); ``status`` is
-    the HTTP status of a refused request (e.g. 400 for a page token the server no longer takes).
+    the HTTP status of a refused request (e.g. 400 for a page token the server no longer takes);
+    ``source`` names the source that failed, ``unreachable`` says its host could not be reached
+    at all (its name does not resolve, the connection is refused).
     """
 
     def __init__(self, message: str, *, transient: bool = False, status: int | None = None,
-                 ) -> None:
+                 source: str | None = None, unreachable: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
         self.status = status
+        self.source = source
+        self.unreachable = unreachable
 
 
 class LoadRejected(BetacellError):

@@ -1,4 +1,5 @@
-"""Progress reporting hook: the CLI installs a rich progress display, everything else is silent."""
+"""Progress reporting hook: the CLI installs a rich progress display, everything else is silent
+(a ``note`` nobody is shown is logged by whoever sends it, so scheduled runs keep it)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ class Reporter(Protocol):
     def start(self, stage: str, total: int | None = None) -> None: ...
     def advance(self, stage: str, amount: int = 1, total: int | None = None) -> None: ...
     def finish(self, stage: str) -> None: ...
+    def note(self, line: str) -> None: ...
 
 
 class _Silent:
@@ -19,6 +21,9 @@ class _Silent:
         pass
 
     def finish(self, stage: str) -> None:
+        pass
+
+    def note(self, line: str) -> None:
         pass
 
 
@@ -32,3 +37,12 @@ def set_reporter(reporter: Reporter | None) -> None:
 
 def reporter() -> Reporter:
     return _reporter
+
+
+def note(line: str) -> bool:
+    """One line for the person watching (e.g. a source being waited for); False when nobody
+    watches (then the caller logs it)."""
+    if isinstance(_reporter, _Silent) or not hasattr(_reporter, "note"):
+        return False
+    _reporter.note(line)
+    return True

@@ -145,11 +145,13 @@ def alert_on_failure(flow, flow_run, flow_state) -> None:
     """Flow failure hook: the alert webhook, then data/quality/last_failure.json."""
     settings = get_settings()
     message = f"Betacell refresh {flow_run.name} failed: {flow_state.message}"
+    source = None
     try:
         flow_state.result()
     except Exception as exc:  # noqa: BLE001 - the failure being reported
         message = f"Betacell refresh {flow_run.name} failed: {mask_exception(exc)}"
-    for problem in report.alert_failure(settings, flow_run.name, message):
+        source = getattr(exc, "source", None)
+    for problem in report.alert_failure(settings, flow_run.name, message, source):
         get_run_logger().error(problem)
 
 

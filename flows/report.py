@@ -133,16 +133,17 @@ def failure_path(settings: Settings) -> Path:
 
 
 def record_failure(settings: Settings, flow_run: str, message: str,
-                   alert_delivered: bool) -> str | None:
+                   alert_delivered: bool, source: str | None = None) -> str | None:
     """Write ``last_failure.json`` (best-effort: returns a problem instead of raising, so a
-    full or read-only disk never stops the alert)."""
+    full or read-only disk never stops the alert). ``source`` names the source that failed the
+    run, when one did (``betacell status`` shows the failure on its row)."""
     path = failure_path(settings)
     try:
         undelivered = _undelivered(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         aside = path.with_name(path.name + ".part")
         aside.write_text(json.dumps({"flow_run": flow_run, "at": utc_now().isoformat(),
-                                     "message": redact(message),
+                                     "source": source, "message": redact(message),
                                      "alert_delivered": alert_delivered,
                                      "undelivered_earlier": undelivered}, indent=2))
         aside.replace(path)
@@ -163,14 +164,24 @@ def _undelivered(path: Path) -> list[str]:
     return earlier[-20:]
 
 
-def alert_failure(settings: Settings, flow_run: str, message: str) -> list[str]:
+def read_failure(settings: Settings) -> dict[str, Any] | None:
+    """The failed attempt since the last successful run (``last_failure.json``), if any."""
+    try:
+        record = json.loads(failure_path(settings).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def alert_failure(settings: Settings, flow_run: str, message: str,
+                  source: str | None = None) -> list[str]:
     """Tell people a run failed: the webhook first, then the file (which records whether the
     webhook got it, so an alert lost to a network outage is sent by the next run)."""
     problems = []
     if problem := post_alert(settings, message):
         problems.append(problem)
     delivered = not problems and bool(settings.alert_webhook_url)
-    if problem := record_failure(settings, flow_run, message, delivered):
+    if problem := record_failure(settings, flow_run, message, delivered, source):
         problems.append(problem)
     return problems
 

@@ -96,6 +96,32 @@ def stop_orphans(record: dict[str, Any] | None) -> list[str]:
     return stopped
 
 
+def _running_elsewhere(settings: Settings, holder: dict[str, Any], path: Path) -> BetacellError:
+    return BetacellError(
+        f"another refresh is running on {settings.data_path} (pid {holder.get('pid', '?')} on "
+        f"{holder.get('host', '?')}, started {holder.get('started_at', '?')}; lock {path}); "
+        "wait for it to finish")
+
+
+def refuse_if_running(settings: Settings) -> None:
+    """Refuse at once when a live refresh holds the lock (before this run starts a Prefect
+    server); a lock left by a dead holder is for :func:`refresh_lock` to clear."""
+    path = settings.build_dir / ".refresh.lock"
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return  # no lock file: nothing has run here yet
+    try:
+        if _try_lock(fd):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return
+        holder = (_read(path) or {}).get("holder") or {}
+        if _same_process(holder) is not None:
+            raise _running_elsewhere(settings, holder, path)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def refresh_lock(settings: Settings) -> Iterator[list[str]]:
     """Hold the data directory's refresh lock; yields the orphans of a dead run it stopped."""
@@ -110,10 +136,7 @@ def refresh_lock(settings: Settings) -> Iterator[list[str]]:
             if _same_process(holder) is None:
                 stopped = _retry_after_orphans(fd, previous)
             if not stopped:
-                raise BetacellError(
-                    f"another refresh is running on {settings.data_path} (pid "
-                    f"{holder.get('pid', '?')} on {holder.get('host', '?')}, started "
-                    f"{holder.get('started_at', '?')}; lock {path}); wait for it to finish")
+                raise _running_elsewhere(settings, holder, path)
         stopped += stop_orphans(previous)
         me = psutil.Process()
         record = {"holder": {**_identity(me), "host": socket.gethostname(),

@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         default=40 * 1024**3, gt=0, description="Largest (decompressed) file downloaded to disk")
     source_deadline_seconds: float = Field(
         default=30 * 60.0, gt=0, description="Time budget of one source's ingest")
+    # A host that cannot be reached (its name does not resolve, the connection is refused) is
+    # retried after these waits, for the whole source, then the source fails (60 s at most).
+    http_unreachable_retry_delays_seconds: Annotated[list[float], NoDecode] = Field(
+        default=[5.0, 20.0, 30.0])
     bulk_deadline_seconds: float = Field(
         default=4 * 3600.0, gt=0,
         description="Time budget of the whole-registry archive (--full --source live)")
@@ -141,7 +145,8 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("critical_sources", "source_retry_delays_seconds", mode="before")
+    @field_validator("critical_sources", "source_retry_delays_seconds",
+                     "http_unreachable_retry_delays_seconds", mode="before")
     @classmethod
     def _comma_separated(cls, value: object) -> object:
         if isinstance(value, str):
@@ -149,6 +154,14 @@ class Settings(BaseSettings):
             if text.startswith("["):
                 return json.loads(text)
             return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator("http_unreachable_retry_delays_seconds")
+    @classmethod
+    def _unreachable_waits_are_brief(cls, value: list[float]) -> list[float]:
+        if any(delay < 0 for delay in value) or sum(value) > 60:
+            raise ValueError("the waits must be >= 0 s and add up to 60 s at most "
+                             f"(got {', '.join(f'{d:g}' for d in value)})")
         return value
 
     @field_validator("ctgov_base_url", "pubmed_base_url", "europepmc_base_url", "ctis_base_url")

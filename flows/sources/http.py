@@ -1,7 +1,11 @@
 """A polite HTTP client shared by every source: rate limit, retries with backoff, Retry-After.
 
-Transient failures (timeouts, connection errors, HTTP 429 and 5xx) are retried with exponential
-backoff and jitter; 429 honours ``Retry-After`` up to a cap. Any other 4xx is a contract error:
+Transient failures (timeouts, broken transfers, HTTP 429 and 5xx) are retried with exponential
+backoff and jitter; 429 honours ``Retry-After`` up to a cap. A host that cannot be reached at all
+(its name does not resolve, the connection is refused) is retried briefly: a few short waits per
+source in all (``Limits.unreachable_retry_delays``, never past a minute), each announced as a
+progress line, then the source fails, not transient (offline, the next hour rarely differs). Any
+other 4xx is a contract error:
 it fails at once and the error quotes the server's own message (secrets redacted: servers echo
 requests). Everything is bounded: a total deadline per request (a server trickling bytes cannot
 outlast it), a time budget per source, and a size cap on every decompressed body. The clock,
@@ -13,6 +17,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,13 +28,17 @@ from typing import Any
 
 import httpx
 
+from flows import progress
 from flows.errors import SourceError
 from flows.redaction import redact, register_secret
+from flows.settings import REPO_DIR
 
 # httpx logs every request URL at INFO; URLs can carry an API key (NCBI), so keep it quiet.
 logging.getLogger("httpx").setLevel(logging.WARNING)
+logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+UNREACHABLE_BUDGET_SECONDS = 60.0  # a host that cannot be reached costs its source this at most
 MAX_QUOTED_BODY = 600
 
 
@@ -42,12 +51,46 @@ class Limits:
     max_retry_after_seconds: float = 600.0
     max_response_bytes: int = 256 * 1024**2
     max_download_bytes: int = 40 * 1024**3
+    # waits before the retries of a host that cannot be reached, for the whole source
+    unreachable_retry_delays: tuple[float, ...] = (5.0, 20.0, 30.0)
 
     @classmethod
     def from_settings(cls, settings: Any) -> Limits:
         return cls(settings.http_request_deadline_seconds, settings.source_deadline_seconds,
                    settings.http_max_retry_after_seconds, settings.http_max_response_bytes,
-                   settings.http_max_download_bytes)
+                   settings.http_max_download_bytes,
+                   tuple(settings.http_unreachable_retry_delays_seconds))
+
+
+def source_label(source: str) -> str:
+    """A source's name for people (the dbt seed ``sources`` is its one home)."""
+    import csv
+
+    try:
+        with (REPO_DIR / "dbt_project" / "seeds" / "sources.csv").open(newline="") as handle:
+            labels = {row["source"]: row["label"] for row in csv.DictReader(handle)}
+    except (OSError, KeyError):
+        labels = {}
+    return labels.get(source, source)
+
+
+def unreachable_reason(exc: httpx.ConnectError, url: httpx.URL) -> str:
+    """Why a connection could not be made, in words: the name, the refusal, or what else."""
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None:
+            break
+        if isinstance(cause, socket.gaierror):
+            return f"the name {url.host} does not resolve ({cause.strerror or cause})"
+        if isinstance(cause, ConnectionRefusedError):
+            return f"the connection to {url.host}:{url.port or url.scheme} was refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(exc)
+    if "Name or service not known" in text or "name resolution" in text or "nodename" in text:
+        return f"the name {url.host} does not resolve ({text})"
+    if "Connection refused" in text:
+        return f"the connection to {url.host}:{url.port or url.scheme} was refused"
+    return f"no connection to {url.host} ({type(exc).__name__}: {text or 'no detail'})"
 
 
 class _DeadlineExceeded(Exception):
@@ -141,6 +184,10 @@ class PoliteClient:
         self.resumes = resumes  # the source resumes from its last landed page after a failure
         self.clock = clock
         self.deadline_at = clock() + self.limits.source_deadline_seconds
+        self.label = source_label(source)
+        self._unreachable_retries = 0  # spent of limits.unreachable_retry_delays (whole source)
+        self._unreachable_since: float | None = None  # the source's first unreachable failure
+        self._responses = 0  # successful responses: did anything land from this source?
         default_headers = {"User-Agent": "betacell/0.1 (stem-cell diabetes evidence warehouse)"}
         default_headers.update(headers or {})
         self._transport = transport
@@ -181,19 +228,24 @@ class PoliteClient:
         for an HTTP 404 when ``missing_ok``)."""
         self._register_secrets(params, data)
         last_problem = ""
-        for attempt in range(1, self.retry.max_attempts + 1):
+        attempt = 0
+        while attempt < self.retry.max_attempts:
             self._check_source_deadline(path, params)
             self.limiter.wait()
             try:
                 response = self._send(method, path, params=params, data=data, json=json)
-            except httpx.RequestError as exc:  # timeouts, transport, decoding, redirect loops
-                last_problem = f"{type(exc).__name__}: {exc}"
-                delay = self.retry.backoff(attempt, self.rng)
-            except _DeadlineExceeded as exc:
-                last_problem = str(exc)
+            except httpx.ConnectError as exc:  # the name does not resolve, the port refuses
+                self._wait_for_unreachable(exc, path, params)
+                continue  # not an attempt: the source's few unreachable waits bound these
+            except (httpx.RequestError, _DeadlineExceeded) as exc:  # timeouts, transport, ...
+                attempt += 1
+                last_problem = (str(exc) if isinstance(exc, _DeadlineExceeded)
+                                else f"{type(exc).__name__}: {exc}")
                 delay = self.retry.backoff(attempt, self.rng)
             else:
+                attempt += 1
                 if response.is_success:
+                    self._responses += 1
                     return response
                 if response.status_code == 404 and missing_ok:
                     return None
@@ -220,9 +272,35 @@ class PoliteClient:
         )
 
     def _after_failure(self) -> str:
-        if self.resumes:
+        if self.resumes and self._responses:
             return "Pages landed so far are kept: the next run resumes from the last landed page."
         return "Nothing of this source is kept from this run; its last good data stays."
+
+    def _wait_for_unreachable(self, exc: httpx.ConnectError, path: str,
+                              params: Mapping[str, Any] | None) -> None:
+        """A host that cannot be reached: wait the next of the source's few short delays
+        (saying so), or, when they are spent, fail the source (not transient: no task retry)."""
+        delays = self.limits.unreachable_retry_delays
+        reason = unreachable_reason(exc, self._client.base_url.join(path))
+        now = self.clock()
+        if self._unreachable_since is None:
+            self._unreachable_since = now
+        spent = now - self._unreachable_since
+        # no wait past the source's minute: a resolver may itself take seconds to fail
+        waits_left = self._unreachable_retries < len(delays)
+        if not waits_left or (spent + delays[self._unreachable_retries]
+                              > UNREACHABLE_BUDGET_SECONDS):
+            where = redact(str(self._client.base_url).rstrip("/"))
+            raise SourceError(
+                f"{self.label} is unreachable: {reason} (at {where}; tried "
+                f"{self._unreachable_retries + 1} times over {spent:,.0f} s). "
+                f"{self._after_failure()}", source=self.source, unreachable=True) from exc
+        delay = delays[self._unreachable_retries]
+        self._unreachable_retries += 1
+        line = (f"{self.label} unreachable, retry {self._unreachable_retries}/{len(delays)} "
+                f"in {delay:,.0f} s ({reason})")
+        logger.log(logging.INFO if progress.note(line) else logging.WARNING, line)
+        self.sleep(delay)
 
     def _register_secrets(self, *mappings: Mapping[str, Any] | None) -> None:
         for mapping in mappings:
@@ -327,7 +405,8 @@ class PoliteClient:
         partial = dest.with_name(dest.name + ".part")
         self._register_secrets(params)
         last_problem = ""
-        for attempt in range(1, self.retry.max_attempts + 1):
+        attempt = 0
+        while attempt < self.retry.max_attempts:
             self._check_source_deadline(path, params)
             self.limiter.wait()
             try:
@@ -345,8 +424,12 @@ class PoliteClient:
                         size = self._stream_to(response, partial, path, params)
                         partial.replace(dest)
                         return size
+            except httpx.ConnectError as exc:
+                self._wait_for_unreachable(exc, path, params)
+                continue  # not an attempt: the source's few unreachable waits bound these
             except httpx.RequestError as exc:
                 last_problem = f"{type(exc).__name__}: {exc}"
+            attempt += 1
             if attempt < self.retry.max_attempts:
                 self.sleep(self.retry.backoff(attempt, self.rng))
         raise SourceError(

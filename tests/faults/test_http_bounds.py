@@ -196,6 +196,13 @@ def test_failure_messages_promise_a_resume_only_for_sources_that_resume():
     assert "resumes" not in str(plain.value) and "last good data stays" in str(plain.value)
     resuming = mock_client(down)
     resuming.resumes = True
+    with pytest.raises(SourceError) as nothing_landed:  # the first request failed: no page
+        resuming.get_json("/studies")
+    assert "resumes" not in str(nothing_landed.value)
+    answers = iter([httpx.Response(200, json={"studies": []})])
+    resuming = mock_client(lambda r: next(answers, httpx.Response(503)))
+    resuming.resumes = True
+    resuming.get_json("/studies")  # a page came
     with pytest.raises(SourceError, match="next run resumes from the last landed page"):
         resuming.get_json("/studies")
 

@@ -1,6 +1,7 @@
 """The Makefile's install heals: it checks the Python version before creating .venv and says
 what to do, never reuses a .venv whose Python is broken or unsupported, and reuses a good one;
-`make run` records its flow run on the local Prefect server when `make serve` runs one."""
+`make run` records its flow run on the Prefect server this checkout's `make serve` runs, and on
+no other."""
 
 from __future__ import annotations
 
@@ -85,21 +86,76 @@ def test_a_good_venv_with_a_fresh_stamp_is_reused(tmp_path):
     assert stamp.exists()
 
 
-def test_make_run_records_on_the_local_prefect_server_when_one_answers(httpserver):
-    # a stand-in for the server `make serve` starts: it answers the health check
+def make_run(prefect_dir: Path, *args: str, **env: str) -> str:
+    """What `make run` would execute (dry run), with this checkout's Prefect state in
+    ``prefect_dir`` and no PREFECT_API_URL unless ``env`` gives one."""
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("MAKE", "MFLAGS", "PREFECT_API_URL"))}
+    result = subprocess.run(["make", "--no-print-directory", "-C", str(REPO_DIR), "-n", "run",
+                             f"PREFECT_DIR={prefect_dir}", *args], capture_output=True, text=True,
+                            env={**clean, **env}, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def started_by_make_serve(prefect_dir: Path, url: str, pid: int) -> None:
+    """The files `make serve` writes beside its server."""
+    prefect_dir.mkdir(parents=True, exist_ok=True)
+    (prefect_dir / "server.pid").write_text(f"{pid}\n")
+    (prefect_dir / "server.url").write_text(f"{url}\n")
+
+
+def test_make_run_records_on_the_server_this_checkouts_make_serve_started(httpserver, tmp_path):
+    # a stand-in for the server `make serve` starts: it answers the health check, and its
+    # process (here this test's own, alive) and URL are in this checkout's files
     httpserver.expect_request("/api/health").respond_with_json(True)
-    port = httpserver.port
-    command = make("-n", "run", f"PREFECT_PORT={port}").stdout
-    assert f"PREFECT_API_URL=http://127.0.0.1:{port}/api" in command
+    url = f"http://127.0.0.1:{httpserver.port}/api"
+    started_by_make_serve(tmp_path, url, os.getpid())
+    command = make_run(tmp_path)
+    assert f"PREFECT_HOME={tmp_path} PREFECT_API_URL={url}" in command
     assert "betacell run --source snapshot" in command
 
 
-def test_make_run_uses_a_temporary_server_when_none_answers():
+def test_a_server_answering_on_the_port_without_this_checkouts_file_is_not_used(httpserver,
+                                                                                 tmp_path):
+    """Another checkout's `make serve` on port 4200 recorded this checkout's runs."""
+    httpserver.expect_request("/api/health").respond_with_json(True)
+    command = make_run(tmp_path / "prefect", f"PREFECT_PORT={httpserver.port}")
+    assert "PREFECT_API_URL" not in command and "betacell run --source snapshot" in command
+
+
+def test_a_server_whose_make_serve_is_gone_is_not_used(httpserver, tmp_path):
+    httpserver.expect_request("/api/health").respond_with_json(True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    started_by_make_serve(tmp_path, f"http://127.0.0.1:{httpserver.port}/api", gone.pid)
+    assert "PREFECT_API_URL" not in make_run(tmp_path, f"PREFECT_PORT={httpserver.port}")
+
+
+def test_a_recorded_server_that_does_not_answer_is_not_used(tmp_path):
     with socket.socket() as sock:  # a port nothing listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    command = make("-n", "run", f"PREFECT_PORT={port}").stdout
+    started_by_make_serve(tmp_path, f"http://127.0.0.1:{port}/api", os.getpid())
+    command = make_run(tmp_path, f"PREFECT_PORT={port}")
     assert "PREFECT_API_URL" not in command and "betacell run --source snapshot" in command
+
+
+def test_an_explicit_prefect_api_url_is_left_to_the_run(httpserver, tmp_path):
+    httpserver.expect_request("/api/health").respond_with_json(True)
+    started_by_make_serve(tmp_path, f"http://127.0.0.1:{httpserver.port}/api", os.getpid())
+    command = make_run(tmp_path, PREFECT_API_URL="http://127.0.0.1:9/api")
+    assert "PREFECT_API_URL" not in command  # the environment's own value reaches the run
+
+
+def test_make_serve_records_its_server_and_refuses_a_port_already_served(httpserver, tmp_path):
+    dry = make("-n", "serve", f"PREFECT_DIR={tmp_path}", "PREFECT_PORT=4399").stdout
+    assert f"> {tmp_path}/server.pid" in dry and f"> {tmp_path}/server.url" in dry
+    assert f"rm -f {tmp_path}/server.pid {tmp_path}/server.url" in dry  # gone when it stops
+    httpserver.expect_request("/api/health").respond_with_json(True)
+    taken = make("serve", f"PREFECT_DIR={tmp_path}", f"PREFECT_PORT={httpserver.port}")
+    assert taken.returncode != 0 and "already answers on port" in taken.stderr
+    assert not (tmp_path / "server.pid").exists()
 
 
 def test_what_pip_install_leaves_behind_is_ignored():
