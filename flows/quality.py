@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -379,6 +381,53 @@ def _write_report(settings: Settings, result: GateResult) -> None:
         history.write(json.dumps(report, default=str) + "\n")
 
 
+# Namespace of the GX objects' ids (uuid5 of what each object is): any fixed UUID will do.
+GX_ID_NAMESPACE = uuid.UUID("7d1c5b0e-2f43-4a8e-9c1b-5e0b3a6f9d21")
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def stabilise_gx_ids(gx_dir: Path | None = None) -> None:
+    """Give every GX object written under ``gx_dir`` an id derived from what it is.
+
+    GX draws a new random id for every suite, expectation, asset, batch, validation definition
+    and checkpoint it saves, so regenerating unchanged definitions rewrote every file — and
+    these files are part of the code fingerprint, so the next run rebuilt for nothing. Each id
+    becomes a uuid5 of the object's kind and names, replaced in every file that refers to it."""
+    gx_dir = gx_dir or GX_ROOT / "gx"
+    stable: dict[str, str] = {}
+
+    def name(old: str, *what: str) -> None:
+        stable[old] = str(uuid.uuid5(GX_ID_NAMESPACE, "/".join(what)))
+
+    def documents(folder: str) -> list[dict[str, Any]]:
+        return [json.loads(path.read_text()) for path in sorted((gx_dir / folder).glob("*.json"))]
+
+    for suite in documents("expectations"):
+        name(suite["id"], "suite", suite["name"])
+        for index, expectation in enumerate(suite["expectations"]):
+            name(expectation["id"], "expectation", suite["name"], str(index), expectation["type"])
+    for definition in documents("validation_definitions"):
+        data = definition["data"]
+        source, asset = data["datasource"]["name"], data["asset"]["name"]
+        name(definition["id"], "validation_definition", definition["name"])
+        name(data["datasource"]["id"], "datasource", source)
+        name(data["asset"]["id"], "asset", source, asset)
+        name(data["batch_definition"]["id"], "batch_definition", source, asset,
+             data["batch_definition"]["name"])
+    for checkpoint in documents("checkpoints"):
+        name(checkpoint["id"], "checkpoint", checkpoint["name"])
+
+    files = [gx_dir / "great_expectations.yml"] + sorted(
+        path for folder in ("expectations", "validation_definitions", "checkpoints")
+        for path in (gx_dir / folder).glob("*.json"))
+    for path in files:
+        text = path.read_text()
+        replaced = UUID_TEXT.sub(lambda match: stable.get(match.group(0), match.group(0)), text)
+        if replaced != text:
+            path.write_text(replaced)
+
+
 if __name__ == "__main__":  # pragma: no cover - maintainers: regenerate expectations/gx JSON
     ensure_gx_objects()
+    stabilise_gx_ids()
     print(f"GX objects written under {GX_ROOT / 'gx'}")

@@ -2,8 +2,10 @@ import _paths  # noqa: F401
 import streamlit as st
 
 from dashboards import data
+from dashboards.presentation import timestamp_text
 
 st.set_page_config(page_title="Betacell: Data quality", layout="wide")
+data.use_the_page_width()
 st.title("Data quality")
 
 st.subheader("Sources")
@@ -18,7 +20,10 @@ else:
              + "; ".join(f"{r.source_label}: {r.last_error}" for r in stale.itertuples()))
     st.dataframe(stale[["source_label", "last_attempt_at", "last_loaded_at", "last_error"]],
                  hide_index=True, width="stretch", key="stale_sources")
-st.dataframe(sources, hide_index=True, width="stretch", key="sources")
+st.dataframe(sources[[c for c in sources.columns if c not in {"source", "last_error"}]
+                     + ["last_error"]],
+             hide_index=True, width="stretch", key="sources",
+             column_config=data.column_config(sources))
 
 st.subheader("Quarantined records")
 quarantined = data.mart("quarantined_records")
@@ -40,7 +45,8 @@ if not reports:
 for gate, report in reports.items():
     status = "passed" if report["passed"] else "FAILED"
     st.subheader(f"{gate.capitalize()} gate: {status}")
-    st.caption(f"Validated {report.get('validated_at')}: {report['expectations']} expectations "
+    st.caption(f"Validated {timestamp_text(report.get('validated_at'))}: "
+               f"{report['expectations']} expectations "
                f"in {report['checks']} checks; {len(report['warnings'])} warning(s).")
     if report["critical_failures"]:
         st.error("Critical failures")
@@ -57,7 +63,8 @@ st.caption(f"{len(unresolved)} trial id(s) named by curated sheets, curated link
            "or PubMed DataBank entries that no registry record in the warehouse carries, even "
            "after fetching them by id.")
 st.dataframe(unresolved[["registry_id", "registry", "unresolved_reason", "referenced_by",
-                         "last_checked_at"]], hide_index=True, width="stretch")
+                         "last_checked_at"]], hide_index=True, width="stretch",
+             column_config=data.column_config(unresolved))
 
 st.subheader("Classification review queue")
 queue = data.mart("classification_review_queue")

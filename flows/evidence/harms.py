@@ -28,6 +28,7 @@ KEY = ["therapy_class", "diabetes_type", "harm_category"]
 STATUS_ORDER = {"reported": 0, "reported_without_count": 1, "reported_qualitative": 2,
                 "not_reported": 3}
 SOURCES = ("registry_results", "publication")
+NULL_KEY = "(not stated)"
 OUTPUT_TYPES = {
     "therapy_class": "varchar", "diabetes_type": "varchar", "harm_category": "varchar",
     "cohorts_with_count": "integer", "cohorts_reporting_qualitatively": "integer",
@@ -48,7 +49,11 @@ def eligible_rows(harms: pd.DataFrame) -> pd.DataFrame:
     keep = (~harms["is_control_arm"].fillna(False).astype(bool)
             & ~harms["is_set_aside_overlap"].fillna(False).astype(bool)
             & (harms["verification_status"].fillna("") != "no"))
-    return harms[keep].copy()
+    rows = harms[keep].copy()
+    # NULL keys become one plain string: a column that is NULL throughout arrives as float NaN,
+    # and merges, groupbys and crosstabs each treat missing keys their own way.
+    rows[KEY] = rows[KEY].astype(object).where(rows[KEY].notna(), NULL_KEY)
+    return rows
 
 
 def chosen_reports(rows: pd.DataFrame) -> pd.DataFrame:
@@ -107,15 +112,13 @@ def harm_rates(harms: pd.DataFrame) -> pd.DataFrame:
     if rows.empty:
         return pd.DataFrame(columns=list(OUTPUT_TYPES))
     chosen = chosen_reports(rows)
-    tallies = (pd.crosstab([chosen[k].fillna("\0") for k in KEY], chosen["status"])
+    tallies = (pd.crosstab([chosen[k] for k in KEY], chosen["status"])
                .reindex(columns=list(STATUS_ORDER), fill_value=0))
     counted = counted_rows(rows, chosen)
     cohorts = counted_cohorts(counted)
-    facts = (counted.assign(key_dt=counted["diabetes_type"].fillna("\0"))
-             .groupby(["therapy_class", "key_dt", "harm_category"], sort=True)
+    facts = (counted.groupby(KEY, sort=True)
              ["adverse_event_fact_id"].agg(sorted).rename("facts"))
-    sums = (cohorts.assign(key_dt=cohorts["diabetes_type"].fillna("\0"))
-            .groupby(["therapy_class", "key_dt", "harm_category"], sort=True)
+    sums = (cohorts.groupby(KEY, sort=True)
             .agg(low=("low", "sum"), high=("high", "sum"), at_risk=("at_risk", "sum"),
                  bounds=("is_bounds", "sum"), derived=("derived", "any"),
                  secondary=("secondary", "any"), studies=("study_id", sorted),
@@ -125,7 +128,7 @@ def harm_rates(harms: pd.DataFrame) -> pd.DataFrame:
     sums = sums.join(facts)
     sums.index = sums.index.set_names(KEY)
     out = tallies.join(sums, how="left").reset_index()
-    out["diabetes_type"] = out["diabetes_type"].replace("\0", None)
+    out[KEY] = out[KEY].where(out[KEY] != NULL_KEY, None)
     return _figures(out)
 
 

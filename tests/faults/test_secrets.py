@@ -185,7 +185,8 @@ def test_the_lake_password_reaches_no_file_alert_terminal_or_prefect_state(tmp_p
     assert "could not be attached" in " ".join(output.split()), output[-2000:]
     assert LAKE_PASSWORD not in output
     assert alerts and all(LAKE_PASSWORD not in body for body in alerts)
-    assert "could not be attached" in alerts[0]
+    # The single-file publish went through, so its digest may come first; the failure follows.
+    assert any("could not be attached" in body for body in alerts), alerts
     assert files_containing(data, LAKE_PASSWORD.encode()) == []
     prefect_files = list(prefect_home.rglob("*.db*"))
     assert prefect_files, "Prefect's database was not where the test looked"

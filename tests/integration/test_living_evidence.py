@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 import duckdb
 import pytest
 
+from dashboards.presentation import therapy_name
 from flows.prisma import prisma_svg, read_flow
 
 pytestmark = pytest.mark.integration
@@ -338,11 +339,12 @@ def test_what_changed_says_so_when_nothing_moved(built_warehouse, monkeypatch):
 def test_the_comparison_page_shows_the_certainty_beside_each_estimate(built_warehouse,
                                                                       monkeypatch):
     app = run_page("1_Therapy_comparison.py", monkeypatch, built_warehouse.data)
-    shown = app.dataframe[0].value
-    expected = dict(query(built_warehouse.warehouse, """select therapy_label, certainty
+    shown = app.table[0].value
+    expected = {therapy_name(label, source): certainty for label, source, certainty in query(
+        built_warehouse.warehouse, """select therapy_label, msc_source, certainty
         from marts.therapy_outcome_comparison where is_headline
-        and outcome = 'insulin_independence' and diabetes_type = 'T1D'"""))
-    assert dict(zip(shown["therapy_label"], shown["certainty"], strict=True)) == expected
-    reasons = app.dataframe[1].value
+        and outcome = 'insulin_independence' and diabetes_type = 'T1D'""")}
+    assert dict(zip(shown.index, shown["certainty (automatic)"], strict=True)) == expected
+    reasons = app.dataframe[0].value
     assert list(reasons.columns)[2:] == ["certainty", "design", "risk_of_bias", "inconsistency",
                                          "imprecision", "indirectness", "publication_bias"]

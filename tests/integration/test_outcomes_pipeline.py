@@ -97,3 +97,25 @@ def test_a_broken_sheet_is_rejected_whole_and_the_previous_version_stays(publish
     assert rows(path, "select count(*) from marts.fct_outcomes where source = 'publication'") == [(162,)]
     assert rows(path, "select status from raw.outcome_sheet_versions order by loaded_at") == [
         ("accepted",), ("rejected",)]
+
+
+def test_every_outcome_row_links_its_citation_of_record_and_keeps_the_other_pages(built_warehouse):
+    """marts.fct_outcomes: the DOI (else PubMed) link is the source of record of every sheet row
+    that has one, and the other pages the curator read stay beside it, never lost."""
+    path = built_warehouse.warehouse
+    wrong = rows(path, """select study_id, source_url from marts.fct_outcomes
+        where source = 'publication' and (doi is not null or pmid is not null)
+          and lower(source_url) not in (lower('https://doi.org/' || doi),
+                                        'https://pubmed.ncbi.nlm.nih.gov/' || pmid || '/')""")
+    assert wrong == []
+    assert rows(path, """select distinct source_url, other_source_urls from marts.fct_outcomes
+        where study_id = 'GU2012_AHST_DKA'""") == [
+        ("https://doi.org/10.2337/dc11-2161", ["https://pubmed.ncbi.nlm.nih.gov/22723579/"])]
+    # the source of record is never repeated among the other pages, whatever its spelling
+    assert rows(path, """select count(*) from marts.fct_outcomes
+        where list_contains(list_transform(other_source_urls, u -> lower(u)),
+                            lower(source_url))""") == [(0,)]
+    assert rows(path, """select count(*) from marts.fct_outcomes
+        where source = 'publication' and len(other_source_urls) > 0""")[0][0] > 50
+    assert rows(path, """select count(*) from marts.fct_outcomes
+        where other_source_urls is null""") == [(0,)]

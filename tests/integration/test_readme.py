@@ -11,6 +11,7 @@ names its language (``text`` for diagrams and sample output), so none escapes by
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from flows.settings import REPO_DIR
@@ -144,3 +146,70 @@ def test_readme_block_runs_as_written(block, outcomes):
     result = outcomes[block.id]
     assert result.returncode == 0, (block.code, result.stdout[-3000:], result.stderr[-3000:])
     assert result.stdout.strip(), "the block printed nothing"
+
+
+STAGING_CLAIM = re.compile(
+    r"on the snapshot (?P<empty>\d+) of the (?P<total>\d+) `stg_\*` staging tables are empty\s+"
+    r"\((?P<listed>.+?)\); a live run", re.S)
+
+
+def listed_tables(text: str, existing: list[str]) -> tuple[set[str], dict[str, int]]:
+    """The README's list: full names, `__x` short for the previous full name's source, and
+    globs ("the 8 `stg_ctgov__result_*` tables") with the number it says they are."""
+    named, globs, source = set(), {}, ""
+    for count, token in re.findall(r"(?:the\s+(\d+)\s+)?`([\w*]+)`", text):
+        if token.startswith("__"):
+            token = source + token
+        else:
+            source = token.split("__")[0]
+        if "*" in token:
+            assert count, f"say how many tables `{token}` stands for"
+            globs[token] = int(count)
+            named |= {t for t in existing if fnmatch.fnmatch(t, token)}
+        else:
+            named.add(token)
+    return named, globs
+
+
+def test_the_staging_counts_in_the_readme_are_those_of_a_fresh_make_run(clone, outcomes):
+    """The README's empty-staging sentence, checked against the warehouse `make run` published
+    in the clone (the shipped snapshot, nothing rejected)."""
+    claim = STAGING_CLAIM.search((REPO_DIR / "README.md").read_text())
+    assert claim, "the README's sentence about empty staging tables is gone"
+    con = duckdb.connect(str(clone / "data" / "warehouse.duckdb"), read_only=True)
+    try:
+        tables = [name for (name,) in con.sql(
+            "select table_name from duckdb_tables() where schema_name = 'staging' "
+            "and table_name like 'stg\\_%' escape '\\' union all select view_name from "
+            "duckdb_views() where schema_name = 'staging' and view_name like 'stg\\_%' "
+            "escape '\\' order by 1").fetchall()]
+        empty = {name for name in tables
+                 if con.sql(f'select count(*) from staging."{name}"').fetchone()[0] == 0}
+    finally:
+        con.close()
+    assert int(claim.group("total")) == len(tables)
+    assert int(claim.group("empty")) == len(empty)
+    named, globs = listed_tables(claim.group("listed"), tables)
+    assert named == empty
+    for pattern, count in globs.items():
+        assert count == len(fnmatch.filter(tables, pattern)), pattern
+
+
+def test_the_readme_says_what_betacell_status_shows_of_unresolved_references(clone, outcomes):
+    """`betacell status` shows how many references are unresolved (the mart's row count), not
+    the ids: the README says exactly that."""
+    readme = " ".join((REPO_DIR / "README.md").read_text().split())
+    assert ("`betacell status` shows how many there are (the row count of "
+            "`marts.unresolved_references`; query the mart for the ids)") in readme
+    status = subprocess.run(["betacell", "status"], cwd=clone, env=_environment(),
+                            capture_output=True, text=True, timeout=300)
+    assert status.returncode == 0, status.stderr[-2000:]
+    con = duckdb.connect(str(clone / "data" / "warehouse.duckdb"), read_only=True)
+    try:
+        ids = [i for (i,) in con.sql("select registry_id from marts.unresolved_references")
+               .fetchall()]
+    finally:
+        con.close()
+    assert ids, "the snapshot names trial ids no record carries"
+    assert re.search(rf"marts\.unresolved_references\s*│\s*{len(ids)}\b", status.stdout), \
+        status.stdout[-3000:]

@@ -124,6 +124,15 @@ def test_unknown_diabetes_type_is_its_own_null_group():
     assert list(rates.columns) == list(OUTPUT_TYPES)
 
 
+def test_a_column_with_no_diabetes_type_at_all_is_one_null_group():
+    """A live registry run without the sheet: DuckDB hands every NULL type over as float NaN."""
+    rows = harm_rows(exact(1, 5, cohort_id="A"), exact(2, 6, cohort_id="B"))
+    rows["diabetes_type"] = np.nan
+    rates = harm_rates(rows)
+    row = one(rates, diabetes_type=None)
+    assert (row.participants_affected, row.participants_at_risk) == (3, 11)
+
+
 def test_a_hundred_thousand_rows_take_seconds_not_minutes():
     """The rows of a 100,000-row outcome sheet (#24: 184 s in the old per-cohort loop)."""
     rng = np.random.default_rng(7)

@@ -100,3 +100,14 @@ def test_make_run_uses_a_temporary_server_when_none_answers():
         port = sock.getsockname()[1]
     command = make("-n", "run", f"PREFECT_PORT={port}").stdout
     assert "PREFECT_API_URL" not in command and "betacell run --source snapshot" in command
+
+
+def test_what_pip_install_leaves_behind_is_ignored():
+    """`pip install .` builds in build/ (setuptools) and writes *.egg-info: neither shows as an
+    untracked file."""
+    for path in ("build/lib/flows/cli.py", "build/bdist.linux-x86_64/wheel/x",
+                 "betacell.egg-info/PKG-INFO"):
+        result = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO_DIR)
+        assert result.returncode == 0, f"{path} is not ignored"
+    tracked = subprocess.run(["git", "check-ignore", "-q", "dashboards/build.py"], cwd=REPO_DIR)
+    assert tracked.returncode == 1, "only the top-level build/ folder is ignored"

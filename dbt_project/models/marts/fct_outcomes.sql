@@ -18,7 +18,7 @@ final as (
         range_low, range_high,
         n_events, n_analyzed, n_arm, verification_status, diabetes_type,
         therapy_class_as_reported, citation_quality, source_record_id, source_location,
-        source_url, retrieved_at, value_normalised, unit_normalised,
+        source_url, other_source_urls, retrieved_at, value_normalised, unit_normalised,
         cohort_id, therapy_class, definition_id, definition_source, window_id
     from classified
 

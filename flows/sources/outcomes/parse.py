@@ -43,7 +43,8 @@ class OutcomeRow(BaseModel):
     journal: str | None = None
     pmid: str | None = Field(default=None, pattern=r"^\d{1,9}$")
     doi: str | None = Field(default=None, pattern=r"^10\.\d{4,9}/\S+$")
-    source_url: str | None = None
+    source_url: str | None = None  # the source of record: the DOI or PubMed link where there is one
+    other_source_urls: str | None = None  # every other URL the curator read, space-separated
     trial_id: str | None = None
     design: str | None = None
     randomized: str | None = None
@@ -137,6 +138,11 @@ def _row_rules(row: OutcomeRow, number: int, file: str) -> list[SheetProblem]:
                 "warning")
         else:
             add("pmid", "every row needs a PMID or a DOI (or at least a source URL)")
+    for column in ("source_url", "other_source_urls"):
+        for url in (getattr(row, column) or "").split():
+            if not url.lower().startswith(("https://", "http://")):
+                add(column, f"{url!r:.80} is not an http(s) URL (several URLs are separated by "
+                            "spaces)")
     if row.n_events is not None and row.n_total is not None and row.n_events > row.n_total:
         add("n_events", f"n_events {row.n_events} exceeds n_total {row.n_total}")
     if row.measure == "proportion" and row.value is not None and not 0 <= row.value <= 1:

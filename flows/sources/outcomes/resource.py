@@ -59,7 +59,8 @@ create table if not exists raw.outcome_sheet_versions (
 
 create table if not exists raw.outcome_sheet_rows (
     study_id varchar, first_author varchar, year integer, journal varchar, pmid varchar,
-    doi varchar, source_url varchar, trial_id varchar, design varchar, randomized varchar,
+    doi varchar, source_url varchar, other_source_urls varchar, trial_id varchar,
+    design varchar, randomized varchar,
     diabetes_type varchar, population_note varchar, therapy_class_as_reported varchar,
     cell_source varchar, donor_type varchar, route varchar, dose varchar,
     immunosuppression varchar, arm varchar, n_arm integer, n_arm_as_reported varchar, followup_months double,
@@ -86,6 +87,7 @@ RESOURCE = Resource(
         "alter table raw.outcome_sheet_rows add column if not exists outcome_definition varchar",
         "alter table raw.outcome_sheet_rows add column if not exists risk_of_bias varchar",
         "alter table raw.outcome_sheet_rows add column if not exists risk_of_bias_tool varchar",
+        "alter table raw.outcome_sheet_rows add column if not exists other_source_urls varchar",
     ),
     position_column="source_row",
     record_id_field="study_id",

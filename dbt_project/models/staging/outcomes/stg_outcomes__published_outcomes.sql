@@ -49,10 +49,12 @@ renamed as (
         pmid,
         lower(doi)                                             as doi,
         source_url,
+        list_filter(string_split(trim(coalesce(other_source_urls, '')), ' '), url -> url <> '') as other_source_urls,
         coalesce('pmid:' || pmid, 'doi:' || lower(doi))        as publication_id,
         case when pmid is not null or doi is not null then 'persistent_id' else 'url_only' end as citation_quality,
         trial_id                                               as trial_id_as_curated,
-        regexp_extract(trial_id, 'NCT[0-9]{8}|ChiCTR(?:-[A-Z]{2,4}-[0-9]{8}|[0-9]{10})|IRCT[0-9]{10,16}N[0-9]{1,3}') as trial_id,
+        -- a registry id or NULL, never '' (regexp_extract gives '' when nothing matches)
+        nullif(regexp_extract(trial_id, 'NCT[0-9]{8}|ChiCTR(?:-[A-Z]{2,4}-[0-9]{8}|[0-9]{10})|IRCT[0-9]{10,16}N[0-9]{1,3}'), '') as trial_id,
         design,
         randomized,
         diabetes_type,
