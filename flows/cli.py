@@ -502,21 +502,22 @@ def bench(
 ) -> None:
     """Benchmarks: CTgov archive -> raw -> staging; PubMed XML parsing vs pubmed-parser.
 
-    A developer tool: it lives in the checkout's tools/ (not in the runtime package)."""
+    A developer tool: it lives in the checkout's tools/ (not in the runtime package) and runs in
+    its own process, which imports the runtime package (never the reverse)."""
+    import subprocess
+
     from flows.settings import REPO_DIR
 
-    if str(REPO_DIR) not in sys.path:
-        sys.path.insert(0, str(REPO_DIR))
-    try:
-        from tools.bench import run_ctgov_benchmark, run_pubmed_benchmark
-    except ImportError as exc:
-        raise typer.BadParameter(f"the benchmark needs a source checkout ({REPO_DIR}/tools): "
-                                 f"{exc}") from exc
-
-    if studies:
-        run_ctgov_benchmark(studies=studies, workdir=workdir, with_pandas=not skip_pandas)
-    if pubmed_records:
-        run_pubmed_benchmark(records=pubmed_records, workdir=workdir)
+    if not (REPO_DIR / "tools" / "bench.py").is_file():
+        raise typer.BadParameter(f"the benchmark needs a source checkout ({REPO_DIR}/tools)")
+    script = ("import sys; from tools.bench import run_ctgov_benchmark, run_pubmed_benchmark; "
+              "studies, records, workdir, pandas = sys.argv[1:]; workdir = workdir or None\n"
+              "if int(studies): run_ctgov_benchmark(studies=int(studies), workdir=workdir, "
+              "with_pandas=pandas == '1')\n"
+              "if int(records): run_pubmed_benchmark(records=int(records), workdir=workdir)")
+    done = subprocess.run([sys.executable, "-c", script, str(studies), str(pubmed_records),
+                           workdir or "", "0" if skip_pandas else "1"], cwd=REPO_DIR)
+    raise typer.Exit(done.returncode)
 
 
 def main() -> None:  # pragma: no cover - console entry point

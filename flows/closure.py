@@ -1,59 +1,40 @@
 """Referential closure: registry ids that the curated outcome sheets, the curated links, the
-registries' secondary-id lists or PubMed DataBank entries name, but that this run did not fetch,
-are fetched by id from their registry (ClinicalTrials.gov ``GET /studies/{nctId}``; EU CTIS
-retrieve), landed and loaded like any page. Every attempt is recorded in
-``raw.reference_checks``; what still cannot be resolved is listed by the mart
+registries' secondary-id lists or PubMed DataBank entries name, but that no record in the
+warehouse carries, are fetched by id from a source that can (a resource declaring
+``fetch_by_id`` for that registry), landed and loaded like any page.
+
+The ids come from the dbt model ``int_trial_references`` (the id patterns are the seed
+``registry_id_patterns``), built on the build database just before the closure: that model and
+what it needs, as views (``--vars '{references_only: true}'``), so it costs one short dbt call and
+no table the full build makes again. When no source brought anything new and the code is the
+published version's, the build copy's model is current and dbt is not called. Every attempt is
+recorded in ``raw.reference_checks``; what still cannot be resolved is listed by the mart
 ``unresolved_references`` (a gate warning, never a reason to publish nothing)."""
 
 from __future__ import annotations
 
-import csv
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import orjson
 import polars as pl
 
-from flows.errors import SourceError
+from flows import raw_loader, sources, stages
+from flows.db import connect
+from flows.errors import BetacellError, SourceError
 from flows.landing import LandingRun, new_run_id, utc_now
-from flows.registry_ids import find_registry_ids
-from flows.settings import REPO_DIR, Settings
+from flows.publish import code_fingerprint, published_fingerprint
+from flows.report import RefreshSummary
+from flows.settings import Settings
+from flows.sources.base import Fetch, Resource, SourceRun
+from flows.transform import run_dbt
 
-CURATED_LINKS = REPO_DIR / "dbt_project" / "seeds" / "curated_publication_trial_links.csv"
-FETCHABLE = {"ClinicalTrials.gov": "ctgov", "EU CT": "ctis"}
-
-# Texts that name registry ids, per referencing source (raw tables; each query returns
-# (referenced_by, text) rows). Only the current accepted version of each outcome sheet counts.
-REFERENCE_TEXTS = {
-    "outcome_sheet": """
-        select 'outcome_sheet:' || r.sheet_file, r.trial_id
-        from raw.outcome_sheet_rows r
-        join (select sheet_file, sheet_sha256, status from raw.outcome_sheet_versions
-              where status in ('accepted', 'withdrawn')
-              qualify row_number() over (partition by sheet_file order by loaded_at desc) = 1) v
-          using (sheet_file, sheet_sha256)
-        where v.status = 'accepted' and r.trial_id is not null""",
-    "ctgov_secondary_ids": """
-        select 'ctgov_secondary_id:' || nct_id,
-               unnest(json_extract_string(payload,
-                   '$.protocolSection.identificationModule.secondaryIdInfos[*].id'))
-        from raw.ctgov_studies""",
-    "ictrp_secondary_ids": """
-        select 'ictrp_secondary_id:' || record_id,
-               concat_ws(' ; ', payload->>'Secondary_ID', payload->>'other_records')
-        from raw.ictrp_trials""",
-    "pubmed_databank": """
-        select 'pubmed_databank:' || publication_key,
-               unnest(json_extract_string(databank_accessions, '$[*].accession_number'))
-        from raw.pubmed_articles""",
-}
-KNOWN_IDS = """
-    select nct_id from raw.ctgov_studies
-    union select record_id from raw.ictrp_trials
-    union select regexp_replace(record_id, '^EUCTR|-[A-Z]{2,3}$', '', 'g') from raw.ictrp_trials
-    union select record_id from raw.ctis_trials
-"""
+REFERENCES = ["build", "--select", "+int_trial_references", "--exclude-resource-type", "test",
+              "unit_test", "--vars", "{references_only: true}"]
 
 
 @dataclass
@@ -62,46 +43,68 @@ class ClosureResult:
     fetched: dict[str, int] = field(default_factory=dict)
     unresolved: list[dict[str, str]] = field(default_factory=list)
     runs: dict[str, list[LandingRun]] = field(default_factory=lambda: defaultdict(list))
+    resources: dict[str, Resource] = field(default_factory=dict)  # of the sources that fetched
 
 
-def referenced_ids(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], set[str]]:
-    """``(registry, id) -> {referenced_by, ...}`` for every id named by the referencing sources."""
-    references: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for sql in REFERENCE_TEXTS.values():
-        for referenced_by, text in con.execute(sql).fetchall():
-            for registry, value in find_registry_ids(text):
-                references[(registry, value)].add(referenced_by)
-    with CURATED_LINKS.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            for registry, value in find_registry_ids(row.get("trial_id")):
-                references[(registry, value)].add("curated_link")
-    return references
+def close_references(settings: Settings, build: Path, mode: str, summary: RefreshSummary,
+                     run_ids: dict[str, list[str]]) -> None:
+    """Find what is named but missing, fetch it by id, land and load it (this run's run ids
+    of each source grow by the loads)."""
+    if not (stages.nothing_new_loaded(summary)
+            and published_fingerprint(settings) == code_fingerprint(settings)):
+        run_dbt(settings, REFERENCES, build, target=settings.build_dir / "dbt_target_references")
+    con = connect(build, settings)
+    try:
+        with fetchers(settings, mode) as fetch_by_registry:
+            result = resolve(con, settings, mode, fetch_by_registry,
+                             f"closure-{utc_now():%Y%m%dT%H%M%SZ}", missing_references(con))
+        summary.fetched_by_id = result.fetched
+        summary.unresolved_references = result.unresolved
+        for name, landings in result.runs.items():
+            run = SourceRun(name, "by_id", landings, records_landed=result.fetched.get(name, 0))
+            try:
+                raw_loader.load(con, settings, result.resources[name], run)
+            except BetacellError as exc:
+                stages.note_failure(settings, summary, name, exc)
+                continue
+            run_ids.setdefault(name, []).extend(run.run_ids)
+    finally:
+        con.close()
+
+
+@contextmanager
+def fetchers(settings: Settings, mode: str
+             ) -> Iterator[dict[str, tuple[Resource, Fetch | None]]]:
+    """registry -> (the resource fetching its ids, its fetch by id, or None when it cannot
+    fetch in this mode)."""
+    with ExitStack() as stack:
+        yield {r.fetches_registry: (r, stack.enter_context(r.fetch_by_id(settings, mode)))
+               for r in sources.resources() if r.fetch_by_id and r.fetches_registry}
 
 
 def missing_references(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], set[str]]:
-    known = {value for (value,) in con.execute(KNOWN_IDS).fetchall()}
-    return {key: by for key, by in referenced_ids(con).items() if key[1] not in known}
+    """``(registry, id) -> {referenced_by, ...}`` for every id named but not in the warehouse."""
+    rows = con.execute("""select registry, registry_id, list(distinct referenced_by)
+                          from intermediate.int_trial_references
+                          where not is_in_warehouse group by all""").fetchall()
+    return {(registry, value): set(named_by) for registry, value, named_by in rows}
 
 
 def resolve(con: duckdb.DuckDBPyConnection, settings: Settings, mode: str,
-            fetchers: dict[str, object], run_id: str) -> ClosureResult:
-    """Fetch what is missing (as far as the fetchers allow) and record every check.
-
-    ``fetchers`` maps a source name (``ctgov``, ``ctis``) to a callable ``id -> record | None``
-    (None: the registry does not know the id). Landed records are loaded by the caller.
-    """
-    result = ClosureResult()
-    missing = missing_references(con)
-    result.referenced = len(missing)
+            fetch_by_registry: dict[str, tuple[Resource, Fetch | None]], run_id: str,
+            missing: dict[tuple[str, str], set[str]]) -> ClosureResult:
+    """Fetch what is missing (as far as the fetchers allow) and record every check. A fetch
+    returns the record, or None when the registry does not know the id. Landed records are
+    loaded by the caller."""
+    result = ClosureResult(referenced=len(missing))
     checks = []
     budget = settings.closure_max_fetches
     for (registry, value), referenced_by in sorted(missing.items()):
-        source = FETCHABLE.get(registry)
-        fetch = fetchers.get(source) if source else None
+        resource, fetch = fetch_by_registry.get(registry, (None, None))
         status, reason, record = "unresolved", None, None
         if fetch is None:
             reason = (f"{registry} ids come only through WHO ICTRP exports; no export in the "
-                      "inbox lists it" if source is None
+                      "inbox lists it" if resource is None
                       else f"{registry} is not fetched by id in {mode} mode")
         elif budget <= 0:
             reason = f"not fetched: more than {settings.closure_max_fetches} missing ids this run"
@@ -117,8 +120,9 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings, mode: str,
                 else:
                     status = "fetched"
         if record is not None:
-            _land(settings, result, source, record)
-            result.fetched[source] = result.fetched.get(source, 0) + 1
+            _land(settings, result, resource.name, record)
+            result.resources[resource.name] = resource
+            result.fetched[resource.name] = result.fetched.get(resource.name, 0) + 1
         else:
             result.unresolved.append({"registry": registry, "registry_id": value,
                                       "reason": reason})

@@ -1,4 +1,6 @@
-"""DuckDB connections and the ``raw`` schema DDL."""
+"""DuckDB connections and the ``raw`` schema: the pipeline's own tables here (the run ledger,
+rejects, reference checks, quarantine requests, refreshes, the previous version), each source's
+raw tables in its resource (``flows/sources/<name>/resource.py``)."""
 
 from __future__ import annotations
 
@@ -6,21 +8,11 @@ from pathlib import Path
 
 import duckdb
 
+from flows import sources
 from flows.settings import Settings
 
-RAW_DDL = """
+PIPELINE_DDL = """
 create schema if not exists raw;
-
-create table if not exists raw.ctgov_studies (
-    nct_id                varchar   not null,
-    last_update_post_date date,
-    payload               json      not null,
-    run_id                varchar   not null,
-    fetched_at            timestamptz not null,
-    source_file           varchar   not null,
-    source_line           integer   not null,
-    payload_md5           varchar   not null
-);
 
 create table if not exists raw.rejected_records (
     source         varchar not null,
@@ -31,96 +23,6 @@ create table if not exists raw.rejected_records (
     reason         varchar not null,
     record_excerpt varchar,
     rejected_at    timestamptz not null
-);
-
-create table if not exists raw.pubmed_articles (
-    publication_key          varchar not null,
-    pmid                     varchar,
-    pmid_version             integer,
-    record_type              varchar,
-    citation_status          varchar,
-    doi                      varchar,
-    pmcid                    varchar,
-    title                    varchar,
-    vernacular_title         varchar,
-    abstract                 varchar,
-    journal_title            varchar,
-    journal_iso_abbreviation varchar,
-    pub_year                 integer,
-    pub_month                integer,
-    pub_day                  integer,
-    pub_date_precision       varchar,
-    pub_date_text            varchar,
-    date_revised             varchar,
-    publication_types        json,
-    languages                json,
-    authors                  json,
-    mesh_headings            json,
-    keywords                 json,
-    databank_accessions      json,
-    run_id                   varchar not null,
-    fetched_at               timestamptz not null,
-    source_file              varchar not null,
-    record_index             integer not null,
-    payload_md5              varchar not null
-);
-
-create table if not exists raw.europepmc_records (
-    record_id    varchar not null,
-    source_db    varchar,
-    pmid         varchar,
-    doi          varchar,
-    payload      json not null,
-    run_id       varchar not null,
-    fetched_at   timestamptz not null,
-    source_file  varchar not null,
-    record_index integer not null
-);
-
-create table if not exists raw.outcome_sheet_versions (
-    sheet_sha256 varchar not null,
-    sheet_file   varchar not null,
-    run_id       varchar not null,
-    status       varchar not null,   -- accepted | rejected
-    loaded_at    timestamptz not null,
-    row_count    integer not null,
-    error_count  integer not null,
-    problems     varchar
-);
-
-create table if not exists raw.outcome_sheet_rows (
-    study_id varchar, first_author varchar, year integer, journal varchar, pmid varchar,
-    doi varchar, source_url varchar, other_source_urls varchar, trial_id varchar,
-    design varchar, randomized varchar,
-    diabetes_type varchar, population_note varchar, therapy_class_as_reported varchar,
-    cell_source varchar, donor_type varchar, route varchar, dose varchar,
-    immunosuppression varchar, arm varchar, n_arm integer, n_arm_as_reported varchar, followup_months double,
-    followup_as_reported varchar, outcome varchar, timepoint_months double,
-    timepoint_as_reported varchar, outcome_definition varchar, measure varchar, value double, value_as_reported varchar,
-    unit varchar, unit_as_reported varchar, n_events integer, n_total integer, ci_low double,
-    ci_high double, verified varchar, source varchar, source_row integer,
-    sheet_sha256 varchar not null, sheet_file varchar not null, run_id varchar not null,
-    loaded_at timestamptz not null, risk_of_bias varchar, risk_of_bias_tool varchar
-);
-
-create table if not exists raw.ictrp_trials (
-    record_id       varchar not null,   -- TrialID as exported
-    source_register varchar,
-    payload         json not null,      -- the export's Trial fields (text cleaned of invalid chars)
-    run_id          varchar not null,
-    fetched_at      timestamptz not null,
-    source_file     varchar not null,
-    source_line     integer not null
-);
-
-create table if not exists raw.ctis_trials (
-    record_id       varchar not null,   -- ctNumber
-    source_register varchar,
-    payload         json not null,      -- search row + retrieve detail
-    run_id          varchar not null,
-    fetched_at      timestamptz not null,
-    source_file     varchar not null,
-    source_line     integer not null
 );
 
 create table if not exists raw.reference_checks (
@@ -227,16 +129,16 @@ def sql_literal(text: str) -> str:
 
 
 # Columns added after a table first shipped: warehouses published before them gain them here.
-RAW_MIGRATIONS = (
+PIPELINE_MIGRATIONS = (
     "alter table raw.ingest_runs add column if not exists topic_fingerprint varchar",
-    "alter table raw.outcome_sheet_rows add column if not exists outcome_definition varchar",
-    "alter table raw.outcome_sheet_rows add column if not exists risk_of_bias varchar",
-    "alter table raw.outcome_sheet_rows add column if not exists risk_of_bias_tool varchar",
-    "alter table raw.outcome_sheet_rows add column if not exists other_source_urls varchar",
 )
 
 
 def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(RAW_DDL)
-    for statement in RAW_MIGRATIONS:
+    """Every raw table: the pipeline's and each source's (their migrations included)."""
+    con.execute(PIPELINE_DDL)
+    for resource in sources.resources():
+        con.execute(resource.ddl)
+    for statement in PIPELINE_MIGRATIONS + tuple(m for r in sources.resources()
+                                                 for m in r.migrations):
         con.execute(statement)

@@ -3,7 +3,8 @@
 Two embarrassingly parallel stages, each one task per input file, mapped over the inputs:
 
 - ``parse_ctgov_chunk``: a landed ClinicalTrials.gov archive chunk (zstd JSON lines, one study
-  per line, as :func:`flows.ingest.land_archive` writes them) -> one Parquet file;
+  per line, as :func:`flows.sources.ctgov.resource.land_archive` writes them) -> one Parquet
+  file;
 - ``parse_pubmed_file``: a PubMed baseline file (``*.xml.gz``) -> one Parquet file.
 
 The task runner is ``prefect_dask.DaskTaskRunner``: a local cluster of ``--workers N`` processes
@@ -14,16 +15,13 @@ and output paths reachable). Dask workers report task runs to the Prefect API na
 (otherwise every worker starts its own temporary Prefect server).
 
 Output is deterministic: the same input gives byte-identical Parquet whatever the worker count.
-
-    python -m flows.parallel bench --files 4 --records 10000 --workers 1 2
+The benchmark (1 vs N workers) is a developer tool: ``python -m tools.bench_parallel``.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,8 +33,9 @@ import zstandard
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
-from flows.load import as_object
 from flows.settings import Settings, get_settings
+from flows.sources.ctgov.parse import as_object
+from flows.sources.pubmed.parse import iter_articles
 
 PUBMED_JSON_FIELDS = ("publication_types", "languages", "authors", "mesh_headings", "keywords",
                       "databank_accessions")
@@ -97,8 +96,6 @@ def parse_ctgov_chunk_file(chunk: Path, out_dir: Path) -> dict[str, Any]:
 
 def parse_pubmed_baseline_file(path: Path, out_dir: Path) -> dict[str, Any]:
     """One PubMed baseline file -> Parquet (nested fields as JSON text, as in raw.pubmed_articles)."""
-    from flows.sources.pubmed_xml import iter_articles
-
     rows = []
     for article in iter_articles(path, path.name):
         row = {k: (_json(v) if k in PUBMED_JSON_FIELDS or isinstance(v, dict | list) else v)
@@ -158,81 +155,3 @@ def run(kind: str, inputs: list[Path], out_dir: Path, workers: int | None = None
     runner = dask_task_runner(settings, workers)
     return parse_in_parallel.with_options(task_runner=runner)(
         kind, [str(p) for p in inputs], str(out_dir))
-
-
-# --- Benchmark: 1 vs N workers on the same input ----------------------------------------------
-
-def make_inputs(root: Path, files: int, records: int) -> dict[str, list[Path]]:
-    from flows.settings import REPO_DIR
-
-    if str(REPO_DIR) not in sys.path:  # the synthetic generators are a developer tool (tools/)
-        sys.path.insert(0, str(REPO_DIR))
-    from flows.ingest import IngestOutcome, land_archive
-    from flows.landing import LandingRun
-    from tools.bench import write_archive, write_pubmed_baseline
-
-    pubmed = []
-    for i in range(files):
-        path = root / "pubmed" / f"pubmed26n{i + 1:04d}.xml.gz"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_pubmed_baseline(path, records, seed=11 + i)
-        pubmed.append(path)
-    archive = root / "ctg-studies.json.zip"
-    write_archive(archive, files * records)
-    run_ = LandingRun(root / "raw", "ctgov", "bench")
-    run_.start({"fingerprint": "bench", "mode": "bulk"})
-    land_archive(run_, archive, IngestOutcome(mode="bulk", run=run_), chunk_records=records)
-    run_.complete({})
-    archive.unlink()
-    ctgov = [run_.dir / entry.file for entry in run_.entries()]
-    return {"ctgov": ctgov, "pubmed": pubmed}
-
-
-def bench(files: int, records: int, worker_counts: list[int], workdir: Path | None) -> int:
-    root = workdir or Path(tempfile.mkdtemp(prefix="betacell-parallel-"))
-    root.mkdir(parents=True, exist_ok=True)
-    print(f"inputs: {files} PubMed baseline files x {records:,} records and "
-          f"{files} ClinicalTrials.gov chunks x {records:,} studies, in {root}", flush=True)
-    inputs = make_inputs(root, files, records)
-    digests: dict[int, dict[str, str]] = {}
-    for workers in worker_counts:
-        started = time.perf_counter()
-        outputs = {}
-        for kind, paths in inputs.items():
-            t0 = time.perf_counter()
-            done = run(kind, paths, root / f"out-{workers}" / kind, workers)
-            results = done["results"]
-            outputs.update({f"{kind}/{Path(r['output']).name}": r["sha256"] for r in results})
-            print(f"  {workers} worker(s) {kind}: {done['seconds']:.1f} s of mapped tasks, "
-                  f"{time.perf_counter() - t0:.1f} s with cluster start/stop "
-                  f"({sum(r['records'] for r in results):,} records, "
-                  f"{len({r['pid'] for r in results})} worker process(es) used)", flush=True)
-        digests[workers] = outputs
-        print(f"{workers} worker(s): {time.perf_counter() - started:.1f} s in total", flush=True)
-    first = digests[worker_counts[0]]
-    same = all(d == first for d in digests.values())
-    print("outputs identical across worker counts:", same, flush=True)
-    return 0 if same else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.parallel")
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("bench", help="parse the same synthetic inputs with 1 and N workers")
-    b.add_argument("--files", type=int, default=4)
-    b.add_argument("--records", type=int, default=10_000)
-    b.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    b.add_argument("--workdir", type=Path, default=None)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
-    if os.environ.get("PREFECT_API_URL"):
-        return bench(args.files, args.records, args.workers, args.workdir)
-    from prefect.testing.utilities import prefect_test_harness
-
-    with prefect_test_harness(server_startup_timeout=180):  # one temporary API for all workers
-        return bench(args.files, args.records, args.workers, args.workdir)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

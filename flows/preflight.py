@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import tempfile
 
+from flows import sources
 from flows.errors import BetacellError
 from flows.settings import Settings
 from flows.sources.topic import Topic, load_topic
@@ -18,11 +19,9 @@ def check_configuration(settings: Settings, source: str) -> Topic:
     if source not in SOURCES:
         raise BetacellError(f"unknown source {source!r}: use 'snapshot' or 'live'")
     topic = load_topic(settings.topic_file)
-    from flows.sources.catalog import SOURCE_NAMES
-
-    if unknown := sorted(set(settings.critical_sources) - set(SOURCE_NAMES)):
+    if unknown := sorted(set(settings.critical_sources) - set(sources.names())):
         raise BetacellError(f"BETACELL_CRITICAL_SOURCES names unknown source(s) {unknown}; "
-                            f"choose among {', '.join(SOURCE_NAMES)}")
+                            f"choose among {', '.join(sources.names())}")
     _check_writable(settings)
     if source == "snapshot" and not settings.snapshot_path.is_dir():
         raise BetacellError(

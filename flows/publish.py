@@ -25,15 +25,17 @@ import json
 import os
 import shutil
 import uuid
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 
+from flows import settings as configuration
 from flows.db import sql_literal
-from flows.errors import BetacellError
+from flows.errors import BetacellError, DiskFull, is_disk_full
 from flows.settings import Settings
 
 MARTS_SCHEMA = "marts"
@@ -78,6 +80,28 @@ def remove_build_copy(settings: Settings) -> int:
             freed += sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
             shutil.rmtree(folder, ignore_errors=True)
     return freed
+
+
+@contextmanager
+def stopping_on_full_disk(settings: Settings) -> Iterator[None]:
+    """A full disk anywhere in the block stops the run with one paragraph; the build copy (what
+    filled the disk last) is removed, and the last good warehouse stays live."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        freed = remove_build_copy(settings)
+        try:
+            free = shutil.disk_usage(settings.data_path).free
+        except OSError:
+            free = 0
+        raise DiskFull(
+            f"The disk holding {settings.data_path} is full, so this refresh stopped and nothing "
+            f"was published: the last good warehouse stays live. The build copy was removed "
+            f"({freed / 1e6:,.1f} MB freed; {free / 1e6:,.0f} MB free now). Free some space on "
+            f"that disk and run again (keep {settings.raw_dir}: it records what was loaded)."
+        ) from exc
 
 
 @dataclass
@@ -302,19 +326,18 @@ def _stamp_version(con: duckdb.DuckDBPyConnection, version: str, fingerprint: st
 
 BUILD_INPUTS = ("dbt_project/models", "dbt_project/macros", "dbt_project/seeds",
                 "dbt_project/snapshots", "dbt_project/tests", "dbt_project/dbt_project.yml",
-                "expectations/gx", "flows/quality.py", "flows/outcomes.py",
+                "expectations/gx", "flows/quality.py", "flows/checks.py",
+                "flows/sources",  # record and sheet checks, raw-gate checks
                 "flows/evidence")  # rules the dbt Python models import (certainty, pooling)
 
 
 def code_fingerprint(settings: Settings) -> str:
     """sha256 over everything that shapes the warehouse from raw data: the dbt project, the
     quality suites and the search topic. A change in any of them means a rebuild."""
-    from flows.settings import REPO_DIR
-
     digest = hashlib.sha256()
     paths = [settings.topic_file]
     for name in BUILD_INPUTS:
-        path = REPO_DIR / name
+        path = configuration.REPO_DIR / name  # read when called (tests move the checkout)
         paths += sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
     for path in paths:
         if path.is_file() and "__pycache__" not in path.parts:

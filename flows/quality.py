@@ -10,7 +10,6 @@ meta: ``critical`` fails the run (nothing is published), ``warning`` is reported
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -23,141 +22,18 @@ from typing import Any
 
 import duckdb
 
+from flows import sources
+from flows.checks import CRITICAL, WARNING, Check, Expect
 from flows.errors import GateFailed
 from flows.landing import utc_now
+from flows.seeds import seed_column
 from flows.settings import REPO_DIR, Settings
 
 GX_ROOT = REPO_DIR / "expectations"
 DATASOURCE = "betacell_frames"
-OVERALL_STATUSES = [
-    "ACTIVE_NOT_RECRUITING", "COMPLETED", "ENROLLING_BY_INVITATION", "NOT_YET_RECRUITING",
-    "RECRUITING", "SUSPENDED", "TERMINATED", "WITHDRAWN", "AVAILABLE", "NO_LONGER_AVAILABLE",
-    "TEMPORARILY_NOT_AVAILABLE", "APPROVED_FOR_MARKETING", "WITHHELD", "UNKNOWN",
-]
-STUDY_TYPES = ["INTERVENTIONAL", "OBSERVATIONAL", "EXPANDED_ACCESS"]
-SEEDS = REPO_DIR / "dbt_project" / "seeds"
-
-
-def seed_column(seed: str, column: str) -> list[str]:
-    """One column of a dbt seed: vocabularies have their one home in the seeds."""
-    with (SEEDS / f"{seed}.csv").open(newline="", encoding="utf-8") as handle:
-        return [row[column] for row in csv.DictReader(handle)]
-
-
-def seed_column_where(seed: str, column: str, **equal: str) -> list[str]:
-    """One column of a dbt seed, for the rows whose other columns have the given values."""
-    with (SEEDS / f"{seed}.csv").open(newline="", encoding="utf-8") as handle:
-        return [row[column] for row in csv.DictReader(handle)
-                if all(row[k] == v for k, v in equal.items())]
-
-
 THERAPY_CLASSES = seed_column("therapy_classes", "therapy_class")
-PARTIAL_DATE = r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$"
-CRITICAL, WARNING = "critical", "warning"
-
-
-@dataclass(frozen=True)
-class Expect:
-    kind: str  # a gx.expectations class name
-    kwargs: dict[str, Any]
-    severity: str = CRITICAL
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    gate: str  # raw | mart
-    sql: str  # a query over the build database; $run_ids (this run's runs of the source) is bound
-    expectations: tuple[Expect, ...]
-    source: str | None = None  # raw checks: the source whose runs they validate
-
-
-RAW_CHECKS = (
-    Check(
-        "raw_ctgov_studies",
-        "raw",
-        """select nct_id, last_update_post_date,
-                  payload->>'$.protocolSection.statusModule.overallStatus' as overall_status,
-                  payload->>'$.protocolSection.designModule.studyType' as study_type,
-                  payload->>'$.protocolSection.statusModule.startDateStruct.date' as start_date_text,
-                  payload->>'$.protocolSection.statusModule.completionDateStruct.date' as completion_date_text
-           from raw.ctgov_studies where list_contains($run_ids, run_id)""",
-        (
-            Expect("ExpectColumnValuesToNotBeNull", {"column": "nct_id"}),
-            Expect("ExpectColumnValuesToMatchRegex", {"column": "nct_id", "regex": r"^NCT\d{8}$"}),
-            Expect("ExpectColumnValuesToBeUnique", {"column": "nct_id"}),
-            Expect("ExpectColumnValuesToBeInSet",
-                   {"column": "overall_status", "value_set": OVERALL_STATUSES}),
-            Expect("ExpectColumnValuesToBeInSet", {"column": "study_type", "value_set": STUDY_TYPES}),
-            Expect("ExpectColumnValuesToMatchRegex",
-                   {"column": "start_date_text", "regex": PARTIAL_DATE}),
-            Expect("ExpectColumnValuesToMatchRegex",
-                   {"column": "completion_date_text", "regex": PARTIAL_DATE}),
-            Expect("ExpectColumnValuesToNotBeNull", {"column": "last_update_post_date",
-                                                     "mostly": 0.5}, WARNING),
-        ),
-        "ctgov",
-    ),
-    Check(
-        "raw_ctgov_row_count",
-        "raw",
-        """with runs as (  -- searches only: fetches by id (referential closure) are not compared
-               select run_id, records_loaded + records_rejected as records, finished_at
-               from raw.ingest_runs
-               where source = 'ctgov' and status = 'loaded' and mode <> 'by_id'
-           ),
-           current_run as (
-               select * from runs where list_contains($run_ids, run_id)
-               order by finished_at desc limit 1
-           ),
-           previous_run as (
-               select * from runs where not list_contains($run_ids, run_id)
-               order by finished_at desc limit 1
-           )
-           select current_run.records, previous_run.records as previous_records,
-                  current_run.records::double / nullif(previous_run.records, 0)
-                    as ratio_to_previous
-           from current_run left join previous_run on true""",
-        (Expect("ExpectColumnValuesToBeBetween",
-                {"column": "ratio_to_previous", "min_value": 0.5, "max_value": 2.0}, WARNING),),
-        "ctgov",
-    ),
-    Check(
-        "raw_pubmed_articles",
-        "raw",
-        """select publication_key, pmid, doi, pub_year, title
-           from raw.pubmed_articles where list_contains($run_ids, run_id)""",
-        (
-            Expect("ExpectColumnValuesToNotBeNull", {"column": "publication_key"}),
-            Expect("ExpectColumnValuesToBeUnique", {"column": "publication_key"}),
-            Expect("ExpectColumnValuesToMatchRegex", {"column": "pmid", "regex": r"^\d{1,9}$"}),
-            Expect("ExpectColumnValuesToMatchRegex", {"column": "doi", "regex": r"^10\.\d{4,9}/\S+$"}),
-            Expect("ExpectColumnValuesToBeBetween",
-                   {"column": "pub_year", "min_value": 1900, "max_value": 2100}),
-            Expect("ExpectColumnValuesToNotBeNull", {"column": "pub_year", "mostly": 0.95}, WARNING),
-        ),
-        "pubmed",
-    ),
-    Check(
-        "raw_outcome_sheet",
-        "raw",
-        """select outcome, measure, verified, value, n_events, n_total
-           from raw.outcome_sheet_rows
-           where sheet_sha256 in (select sheet_sha256 from raw.outcome_sheet_versions
-                                  where status = 'accepted')""",
-        (
-            Expect("ExpectColumnValuesToBeInSet", {"column": "verified",
-                                                   "value_set": seed_column_where(
-                                                       "sheet_vocabulary", "value",
-                                                       column_name="verified")}),
-            Expect("ExpectColumnValuesToNotBeNull", {"column": "outcome"}),
-            Expect("ExpectColumnPairValuesAToBeGreaterThanB",
-                   {"column_A": "n_total", "column_B": "n_events", "or_equal": True,
-                    "ignore_row_if": "either_value_is_missing"}),
-        ),
-        "outcomes",
-    ),
-)
+# raw checks are declared by the source that owns the table (its resource)
+RAW_CHECKS = tuple(check for resource in sources.resources() for check in resource.gate_checks)
 
 MART_CHECKS = (
     Check(

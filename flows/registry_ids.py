@@ -3,19 +3,15 @@ recognise ids in free text (curated sheets, secondary-id lists, ICTRP import).""
 
 from __future__ import annotations
 
-import csv
 import re
-from functools import lru_cache
 
-from flows.settings import REPO_DIR
-
-SEED = REPO_DIR / "dbt_project" / "seeds" / "registry_id_patterns.csv"
+from flows.seeds import read_seed
 
 
-@lru_cache(maxsize=1)
 def registry_id_patterns() -> tuple[tuple[str, re.Pattern[str]], ...]:
-    with SEED.open(newline="", encoding="utf-8") as handle:
-        return tuple((row["registry"], re.compile(row["pattern"])) for row in csv.DictReader(handle))
+    """(registry, compiled pattern) in the seed's order (``re`` keeps the compiled patterns)."""
+    return tuple((row["registry"], re.compile(row["pattern"]))
+                 for row in read_seed("registry_id_patterns"))
 
 
 def find_registry_ids(text: str | None) -> list[tuple[str, str]]:

@@ -3,38 +3,22 @@ artifact) and alerts (a webhook and ``data/quality/last_failure.json``)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+import os
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from flows import sources, state
+from flows.errors import BetacellError
 from flows.landing import utc_now
-from flows.redaction import redact
-from flows.settings import Settings
-
-
-@dataclass
-class SourceReport:
-    source: str
-    status: str  # loaded | skipped | failed
-    records_landed: int = 0
-    records_loaded: int = 0
-    records_rejected: int = 0
-    run_ids: list[str] = field(default_factory=list)
-    message: str | None = None
-    rejects: list[dict[str, Any]] = field(default_factory=list)
-    details: list[dict[str, Any]] = field(default_factory=list)  # e.g. one per outcome sheet
-    mode: str = ""
-    pages_landed: int = 0
-    resumed_from_page: int | None = None
-    impossible_dates: int = 0
-    alert_key: str | None = None  # what makes this failure the same news as before
-
-    @property
-    def is_stale(self) -> bool:
-        return self.status == "failed"
+from flows.redaction import mask_exception, redact
+from flows.settings import Settings, get_settings
+from flows.sources.base import REJECTED_SHEET, Resource, SourceRun
 
 
 @dataclass
@@ -52,7 +36,7 @@ class RefreshSummary:
     records_rejected: int = 0
     impossible_dates: int = 0  # dates of the right shape naming no real day: NULL, text kept
     resumed_from_page: int | None = None
-    sources: dict[str, SourceReport] = field(default_factory=dict)
+    sources: dict[str, SourceRun] = field(default_factory=dict)
     publications_loaded: dict[str, int] = field(default_factory=dict)
     outcome_sheets: list[dict[str, Any]] = field(default_factory=list)
     unresolved_references: list[dict[str, str]] = field(default_factory=list)
@@ -68,13 +52,142 @@ class RefreshSummary:
     quarantined: list[dict[str, Any]] = field(default_factory=list)  # see flows/quarantine.py
 
     @property
-    def stale_sources(self) -> list[SourceReport]:
+    def stale_sources(self) -> list[SourceRun]:
         return [r for r in self.sources.values() if r.is_stale]
 
     def as_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = asdict(replace(self, sources={}))
+        out["sources"] = {name: run.as_dict() for name, run in self.sources.items()}
         out["stale_sources"] = [r.source for r in self.stale_sources]
         return out
+
+
+HEADLINE_SOURCE = "ctgov"  # the summary's headline figures are the critical registry's
+
+
+def refresh_id() -> str:
+    from prefect.runtime import flow_run
+
+    return str(flow_run.get_name() or flow_run.get_id() or f"{utc_now():%Y%m%dT%H%M%S%fZ}")
+
+
+def note_landed(summary: RefreshSummary, run: SourceRun) -> SourceRun:
+    """What an extract landed, and what it said about it, goes into the log and the summary."""
+    logger().info("%s: %s", run.source, run.skipped_reason
+                  or f"landed {run.records_landed} records")
+    for warning in run.warnings:
+        logger().warning(warning)
+        summary.warnings.append(warning)
+    return run
+
+
+def add_source(summary: RefreshSummary, resource: Resource, run: SourceRun) -> None:
+    """How a loaded source ends, and what the summary says about its odd records. A rejected
+    outcome sheet fails its source: its previous version stays in effect (stale)."""
+    rejected = [d for d in run.details if d.get("status") in REJECTED_SHEET]
+    if rejected:
+        run.status, run.records_rejected = "failed", len(rejected)
+        run.message = "; ".join(f"{d['sheet']} rejected: {d['message']}" for d in rejected)
+        run.alert_key = "rejected sheet content " + ",".join(sorted(
+            str(d.get("sheet_sha256") or d["message"]) for d in rejected))
+    else:
+        run.status = "loaded" if run.run_ids else "skipped"
+        run.message = run.skipped_reason
+    summary.sources[run.source] = run
+    if run.records_superseded:
+        summary.warnings.append(
+            f"{resource.label}: {run.records_superseded} record version(s) came twice in one "
+            "run with other content; the newest is loaded, the other is recorded as "
+            "superseded in marts.rejected_records")
+    if notes := run.notes:
+        summary.warnings.append(
+            f"{resource.label}: {len(notes)} {resource.notes_say}: {'; '.join(notes[:5])}"
+            + (f"; and {len(notes) - 5} more" if len(notes) > 5 else ""))
+
+
+def gate_report(gate: str, result: Any) -> dict[str, Any]:
+    """A gate's result for the summary; its warnings in the log."""
+    for warning in result.warnings:
+        logger().warning("%s gate warning: %s", gate, warning)
+    return result.as_dict()
+
+
+def note_published(summary: RefreshSummary, published: Any, warnings: list[str]) -> None:
+    """The version now live; what its publish (and digest) warned about."""
+    summary.warehouse, summary.published_bytes = str(published.warehouse), published.bytes
+    summary.published_version = published.version
+    for warning in published.warnings + warnings:
+        logger().warning(warning)
+        summary.warnings.append(warning)
+
+
+def note_orphans(stopped: list[str]) -> None:
+    for orphan in stopped:
+        logger().warning("stopped %s, left running by a killed refresh", orphan)
+
+
+def finish(settings: Settings, summary: RefreshSummary) -> None:
+    """After the publish (or a run with nothing new): the headline figures, the published
+    counts and changes, the Prefect artifact, the stale-source alert (at most daily for the same
+    news), and an earlier failure's alert settled. The new version is live by now, so nothing
+    here may turn the run into a failure: a problem is a warning."""
+    try:
+        _finish(settings, summary)
+    except Exception as exc:  # noqa: BLE001
+        warning = (f"published version {summary.published_version}, but the run summary could "
+                   f"not be completed: {type(exc).__name__}: {exc}")
+        logger().error(warning)
+        summary.warnings.append(warning)
+
+
+def _finish(settings: Settings, summary: RefreshSummary) -> None:
+    from prefect.artifacts import create_markdown_artifact
+
+    if headline := summary.sources.get(HEADLINE_SOURCE):
+        summary.mode, summary.run_id = headline.mode, (headline.run_ids or [None])[0]
+        if not summary.nothing_changed:
+            summary.skipped_reason = headline.message if headline.status == "skipped" else None
+        summary.pages_landed, summary.resumed_from_page = (headline.pages_landed,
+                                                           headline.resumed_from_page)
+        summary.records_landed = headline.records_landed
+        summary.records_loaded, summary.records_rejected = (headline.records_loaded,
+                                                            headline.records_rejected)
+        summary.impossible_dates = len(headline.notes)
+    summary.outcome_sheets = [d for run in summary.sources.values() for d in run.details]
+    summary.publications_loaded = {r.name: summary.sources[r.name].records_loaded
+                                   for r in sources.resources()
+                                   if r.stage == "publications" and r.name in summary.sources}
+    summary.table_counts = state.published_table_counts(settings)
+    summary.changes = {} if summary.nothing_changed else state.published_changes(settings)
+    create_markdown_artifact(key="refresh-warehouse-summary",
+                             markdown=summary_markdown(summary),
+                             description="What the last refresh built")
+    if alert := stale_sources_alert(summary):
+        logger().warning(alert)
+        if problem := post_alert_at_most_daily(settings, alert, stale_alert_key(summary)):
+            logger().error(problem)
+    if problem := settle_failure_record(settings):
+        logger().warning(problem)
+
+
+def alert_on_failure(flow, flow_run, flow_state) -> None:
+    """Flow failure hook: the alert webhook, then data/quality/last_failure.json."""
+    settings = get_settings()
+    message = f"Betacell refresh {flow_run.name} failed: {flow_state.message}"
+    source = None
+    try:
+        flow_state.result()
+    except Exception as exc:  # noqa: BLE001 - the failure being reported
+        message = f"Betacell refresh {flow_run.name} failed: {mask_exception(exc)}"
+        source = getattr(exc, "source", None)
+    for problem in alert_failure(settings, flow_run.name, message, source):
+        logger().error(problem)
+
+
+def logger() -> Any:
+    from prefect import get_run_logger
+
+    return get_run_logger()
 
 
 def summary_markdown(summary: RefreshSummary) -> str:
@@ -190,11 +303,6 @@ def alert_without_a_run(message: str) -> list[str]:
     """Alert about a failure that came before any run (a configuration error), best effort:
     with the settings when they load, else to ``BETACELL_ALERT_WEBHOOK_URL`` as the environment
     gives it (the settings themselves may be what is wrong)."""
-    import os
-
-    from flows.errors import BetacellError
-    from flows.settings import get_settings
-
     try:
         settings = get_settings()
     except BetacellError:
@@ -239,8 +347,6 @@ def post_alert_at_most_daily(settings: Settings, text: str, key: str) -> str | N
     """Post ``text`` unless the alert with the same ``key`` was posted less than a day ago
     (a sheet rejected and left in the folder is not news every 15 minutes). Returns a problem
     description or None. Without a writable quality folder it posts every time."""
-    import hashlib
-
     if not settings.alert_webhook_url:
         return None
     path = alerts_sent_path(settings)
@@ -269,8 +375,6 @@ def post_alert_at_most_daily(settings: Settings, text: str, key: str) -> str | N
 
 
 def _parse_time(text: str) -> Any:
-    from datetime import datetime
-
     try:
         return datetime.fromisoformat(text)
     except (TypeError, ValueError):

@@ -1,31 +1,22 @@
-"""Run state read from the published warehouse: what the last runs left (watermarks, source data
-timestamps, topic fingerprint), each source's freshness, and table counts. Shared by the
+"""Run state read from the published warehouse: what the last runs left per source (its
+watermark, its last loaded search, the runs it loaded), and table counts. Shared by the
 refresh flow and ``betacell status``; every query is read-only."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
+from flows import sources
 from flows.settings import Settings
+from flows.sources.base import Resource, SourceState
 
 COUNTED_SCHEMAS = ("raw", "staging", "intermediate", "marts")
-
-
-@dataclass(frozen=True)
-class PreviousState:
-    """What the last published warehouse knows about ClinicalTrials.gov and PubMed."""
-
-    data_timestamp: str | None = None
-    watermark: date | None = None
-    topic_fingerprint: str | None = None
-    publications_watermark: date | None = None
 
 
 @contextmanager
@@ -47,26 +38,45 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str
         "where table_schema = ? and table_name = ?", [schema, table]).fetchall()}
 
 
-def read_previous_state(settings: Settings) -> PreviousState:
+def read_source_states(settings: Settings) -> dict[str, SourceState]:
+    """Per source, what the published warehouse knows: its cursor's watermark (as the source's
+    resource declares it), the ledger row of its last loaded search (not a fetch by id) and the
+    landing runs it has loaded."""
     with published_connection(settings.warehouse_path) as con:
         if con is None or not _columns(con, "raw", "ingest_runs"):
-            return PreviousState()
-        watermark = None
-        if _columns(con, "raw", "ctgov_studies"):
-            (watermark,) = con.execute(
-                "select max(last_update_post_date) from raw.ctgov_studies").fetchone()
-        fingerprint = ("topic_fingerprint" if "topic_fingerprint" in
-                       _columns(con, "raw", "ingest_runs") else "null")
-        row = con.execute(
-            f"select data_timestamp, {fingerprint} from raw.ingest_runs where source = 'ctgov' "
-            "and status = 'loaded' and data_timestamp is not null "
-            "order by finished_at desc limit 1").fetchone()
-        (publications,) = con.execute(
-            "select max(finished_at)::date from raw.ingest_runs "
-            "where source = 'pubmed' and status = 'loaded'").fetchone()
-        return PreviousState(data_timestamp=row[0] if row else None, watermark=watermark,
-                             topic_fingerprint=row[1] if row else None,
-                             publications_watermark=publications)
+            return {}
+        states = {}
+        for resource in sources.resources():
+            states[resource.name] = SourceState(
+                watermark=_watermark(con, resource),
+                last_run=_last_run(con, resource.name),
+                loaded_runs=frozenset(run_id for (run_id,) in con.execute(
+                    "select run_id from raw.ingest_runs where source = ? and status = 'loaded'",
+                    [resource.name]).fetchall()))
+        return states
+
+
+def _watermark(con: duckdb.DuckDBPyConnection, resource: Resource) -> date | None:
+    cursor = resource.cursor
+    if cursor is None:
+        return None
+    if cursor.in_ledger:
+        (value,) = con.execute(f"select max({cursor.field})::date from raw.ingest_runs "
+                               "where source = ? and status = 'loaded'", [resource.name]).fetchone()
+        return value
+    if cursor.field not in _columns(con, "raw", resource.table):
+        return None
+    (value,) = con.execute(f"select max({cursor.field}) from raw.{resource.table}").fetchone()
+    return value
+
+
+def _last_run(con: duckdb.DuckDBPyConnection, source: str) -> dict[str, Any]:
+    row = con.execute(
+        "select * from raw.ingest_runs where source = ? and status = 'loaded' "
+        "and mode <> 'by_id' order by finished_at desc limit 1", [source])
+    names = [d[0] for d in row.description]
+    found = row.fetchone()
+    return dict(zip(names, found, strict=True)) if found else {}
 
 
 def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from flows import progress
 from flows.errors import BuildFailed, DiskFull, is_disk_full
 from flows.runlock import die_with_parent, record_child
 from flows.settings import Settings
@@ -49,6 +50,14 @@ def dbt_env(settings: Settings, database: Path) -> dict[str, str]:
     # dbt re-parses only what changed (it checks every file's hash and the profile).
     env.setdefault("DBT_PARTIAL_PARSE", "true")
     return env
+
+
+def build(settings: Settings, database: Path) -> DbtResult:
+    """``dbt build`` of the whole project on the build database (with a progress line)."""
+    progress.reporter().start("dbt build")
+    result = run_dbt(settings, ["build"], database)
+    progress.reporter().finish("dbt build")
+    return result
 
 
 def run_dbt(settings: Settings, args: list[str], database: Path, *,

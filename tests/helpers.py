@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import yaml
@@ -10,6 +11,35 @@ import yaml
 from flows.settings import REPO_DIR
 
 MARTS_YML = sorted((REPO_DIR / "dbt_project" / "models" / "marts").glob("_*.yml"))
+
+
+def extract(source: str, settings: Any, mode: str = "live", *, since: Any = None,
+            full: bool = False, state: Any = None, topic: Any = None, **kwargs: Any) -> Any:
+    """A source's extract as a refresh calls it (``kwargs`` are the extract's own, e.g. a
+    client); returns its source run."""
+    import importlib
+
+    from flows.sources.base import ExtractRequest, SourceState
+
+    module = importlib.import_module(f"flows.sources.{source}.resource")
+    request = ExtractRequest(settings, mode, since, full, state or SourceState(), topic)
+    return module.extract(request, **kwargs)
+
+
+def load_landed(con: duckdb.DuckDBPyConnection, *landings: Any, mode: str = "api",
+                tmp: Path | None = None, load_filter: str | None = None,
+                on_progress: Any = None, **settings: Any) -> Any:
+    """The raw loader on landed runs of one source, as a refresh calls it (``settings`` are
+    Settings fields, e.g. ``max_reject_share=0.05``); returns the filled-in source run."""
+    from flows import raw_loader, sources
+    from flows.settings import Settings
+    from flows.sources.base import SourceRun
+
+    source = landings[0].source
+    resource = next(r for r in sources.resources() if r.name == source)
+    run = SourceRun(source, mode, list(landings), load_filter=load_filter)
+    config = Settings(data_dir=tmp or landings[0].dir.parents[2] / "data", **settings)
+    return raw_loader.load(con, config, resource, run, on_progress=on_progress)
 
 
 def query(path: Path, sql: str, params: list | None = None) -> list[tuple]:
@@ -73,7 +103,8 @@ def start_refresh_until_dbt_builds(timeout: float = 240):
                 command = child.cmdline()
             except psutil.Error:
                 continue
-            if any(part.endswith("dbt") for part in command[:2]) and "build" in command:
+            if (any(part.endswith("dbt") for part in command[:2]) and "build" in command
+                    and "+int_trial_references" not in command):  # the full build
                 return process, child
         time.sleep(0.2)
     process.kill()

@@ -252,11 +252,13 @@ def run_ctgov_benchmark(studies: int, workdir: str | None, with_pandas: bool = T
 
 
 def _run_ctgov_benchmark(studies: int, root: Path, with_pandas: bool) -> None:
+    from flows import raw_loader
     from flows.db import connect
-    from flows.ingest import IngestOutcome, land_archive
     from flows.landing import LandingRun
-    from flows.load import load_ctgov_run
     from flows.settings import Settings
+    from flows.sources.base import SourceRun
+    from flows.sources.ctgov.parse import topic_filter_sql
+    from flows.sources.ctgov.resource import RESOURCE, land_archive
     from flows.sources.topic import load_topic
     from flows.transform import run_dbt
 
@@ -272,7 +274,7 @@ def _run_ctgov_benchmark(studies: int, root: Path, with_pandas: bool) -> None:
 
     run = LandingRun(settings.raw_dir, "ctgov", "bench")
     run.start({"fingerprint": "bench", "mode": "bulk"})
-    outcome = IngestOutcome(mode="bulk", run=run)
+    outcome = SourceRun("ctgov", "bulk", [run])
     results = [timed("archive -> raw files", studies, json_bytes,
                      lambda: land_archive(run, archive, outcome))]
     run.complete({})
@@ -283,9 +285,9 @@ def _run_ctgov_benchmark(studies: int, root: Path, with_pandas: bool) -> None:
     def load() -> None:
         con = connect(database, settings)
         try:
-            load_ctgov_run(con, run, mode="bulk", max_reject_share=0.0,
-                           topic=load_topic(settings.topic_file),
-                           batch_records=settings.load_batch_records)
+            raw_loader.load(con, settings, RESOURCE, SourceRun(
+                "ctgov", "bulk", [run],
+                load_filter=topic_filter_sql(load_topic(settings.topic_file))))
         finally:
             con.close()
 
@@ -412,7 +414,7 @@ def write_pubmed_baseline(path: Path, records: int, seed: int = 11) -> int:
 PARSE_OURS = r"""
 import sys, time, json
 from pathlib import Path
-from flows.sources.pubmed_xml import iter_articles
+from flows.sources.pubmed.parse import iter_articles
 start = time.perf_counter()
 n = sum(1 for _ in iter_articles(Path(sys.argv[1])))
 print(json.dumps({"seconds": time.perf_counter() - start, "records": n}))

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 
 from flows.registry_ids import find_registry_ids
+from flows.seeds import read_seed
 from flows.settings import REPO_DIR
 
 INTERVENTION_TYPES = {
@@ -213,20 +214,6 @@ def build_publications(reference_dir: Path, snapshot_dir: Path) -> int:
 
 NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 LEADING_NUMBER = re.compile(r"^(\d+(?:\.\d+)?)\s*\(")
-UNIT_RULES: tuple[tuple[str, str], ...] = (
-    # (regex on the lower-cased unit text, controlled unit) - first match wins
-    (r"c-peptide.*pmol/l|pmol/l.*c-peptide|^meal-stimulated c-peptide pmol/l", "c_peptide_pmol_per_l"),
-    (r"c-peptide.*nmol/l", "c_peptide_nmol_per_l"),
-    (r"c-peptide.*ng/ml", "c_peptide_ng_per_ml"),
-    (r"hba1c.*(% points|percentage points)", "hba1c_percent"),
-    (r"mmol/mol", "hba1c_mmol_per_mol"),
-    (r"^hba1c %", "hba1c_percent"),
-    (r"% (relative )?change|% reduction", "percent_change"),
-    (r"u/kg/day", "iu_per_kg_per_day"),
-    (r"iu/day", "iu_per_day"),
-    (r"^months", "months"),
-    (r"^% time", "percent"),
-)
 
 
 def _number(text: str) -> float | None:
@@ -250,9 +237,10 @@ def _unit(measure: str, unit_text: str) -> str:
     if measure == "qualitative":
         return "none"
     lowered = unit_text.lower()
-    for pattern, unit in UNIT_RULES:
-        if re.search(pattern, lowered):
-            return unit
+    rules = sorted(read_seed("unit_patterns"), key=lambda rule: int(rule["priority"]))
+    for rule in rules:
+        if rule["applies_to"] == "sheet" and re.search(rule["unit_pattern"], lowered):
+            return rule["unit"]
     return "as_reported"
 
 

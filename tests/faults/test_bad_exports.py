@@ -9,8 +9,8 @@ import pytest
 
 from flows.errors import SourceError
 from flows.landing import LandingRun, utc_now
-from flows.registries import load_registry_run
-from flows.sources import ictrp
+from flows.sources.ictrp import parse as ictrp
+from tests.helpers import load_landed
 
 HEADER = "TrialID,Public title,Source Register,Countries\n"
 
@@ -75,8 +75,8 @@ def test_duplicate_trial_ids_differing_are_rejected_identical_are_kept_once(tmp_
     run = land(tmp_path, [first, {"TrialID": "IRCT1", "Public_title": "second"}, first,
                           {"TrialID": "IRCT2", "_parse_problem": "e.csv line 5: 1 more cell(s)"}])
     con = duckdb.connect()
-    counts = load_registry_run(con, run, id_field="TrialID", table="ictrp_trials")
-    assert counts == {"loaded": 1, "rejected": 2}
+    counts = load_landed(con, run, mode="files")
+    assert (counts.records_loaded, counts.records_rejected) == (1, 2)
     assert con.execute("select payload->>'Public_title' from raw.ictrp_trials").fetchall() == [
         ("first",)]
     reasons = dict(con.execute(
@@ -102,5 +102,5 @@ def test_a_later_export_updates_a_trial_of_an_earlier_one_in_the_same_run(tmp_pa
                          page=page, query={"file": f"export-{page}.csv"}, fetched_at=utc_now())
     run.complete({})
     con = duckdb.connect()
-    assert load_registry_run(con, run, id_field="TrialID", table="ictrp_trials") == {
-        "loaded": 2, "rejected": 0}
+    counts = load_landed(con, run, mode="files")
+    assert (counts.records_loaded, counts.records_rejected) == (2, 0)

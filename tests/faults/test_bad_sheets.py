@@ -147,7 +147,7 @@ def test_a_rejected_sheet_left_in_the_folder_is_not_news_every_run(published_cop
             raise AssertionError("a sheet rejected before was read again")
 
         with monkeypatch.context() as patch:
-            patch.setattr("flows.outcomes.read_sheet", never)
+            patch.setattr("flows.sources.outcomes.client.read_sheet", never)
             second = refresh_warehouse(source="snapshot", stages=["outcomes"])
         assert details(second)["broken.csv"]["status"] == "still_rejected"
         assert second["nothing_changed"] and not second["published_version"]

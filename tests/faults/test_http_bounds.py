@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from flows.errors import SourceError
-from flows.sources import ctgov, ctis, europepmc
+from flows.sources.ctgov import client as ctgov
+from flows.sources.ctis import client as ctis
+from flows.sources.europepmc import client as europepmc
 from flows.sources.http import Limits, PoliteClient, RetryPolicy
 
 pytestmark = pytest.mark.integration

@@ -14,7 +14,8 @@ from contextlib import suppress
 
 import pytest
 
-from flows.registries import ictrp_inbox, ingest_ictrp
+from flows.sources.ictrp.client import inbox as ictrp_inbox
+from tests.helpers import extract
 
 pytestmark = pytest.mark.integration
 
@@ -35,12 +36,12 @@ def inbox(settings, monkeypatch):
 
 
 def ingest_within(settings, seconds: float):
-    """ingest_ictrp in a thread: a hang fails the test instead of the test run."""
+    """The ICTRP extract in a thread: a hang fails the test instead of the test run."""
     result: dict = {}
 
     def work() -> None:
         try:
-            result["outcome"] = ingest_ictrp(settings, "live")
+            result["outcome"] = extract("ictrp", settings)
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             result["error"] = exc
 
@@ -55,8 +56,8 @@ def test_a_symlink_loop_and_a_directory_named_xml_are_skipped_and_the_good_expor
     (inbox / "loop.xml").symlink_to(inbox / "loop.xml")
     (inbox / "x.xml").mkdir()
     (inbox / "gone.csv").symlink_to(inbox / "missing.csv")
-    outcome = ingest_ictrp(settings, "live")
-    assert outcome.files == ["a_good.xml"] and outcome.records_landed == 1
+    outcome = extract("ictrp", settings)
+    assert outcome.ledger["query"]["files"] == ["a_good.xml"] and outcome.records_landed == 1
     warned = " ".join(outcome.warnings)
     for name in ("loop.xml", "x.xml", "gone.csv"):
         assert f"{inbox / name} is skipped" in warned
@@ -68,9 +69,9 @@ def test_a_fifo_in_the_inbox_never_hangs_the_run(settings, inbox):
     os.mkfifo(fifo)
     worker, result = ingest_within(settings, 20)
     try:
-        assert not worker.is_alive(), "ingest_ictrp hangs on a FIFO"
+        assert not worker.is_alive(), "the ICTRP extract hangs on a FIFO"
         outcome = result["outcome"]
-        assert outcome.files == ["a_good.xml"]
+        assert outcome.ledger["query"]["files"] == ["a_good.xml"]
         assert any(f"{fifo} is skipped: it is a FIFO" in w for w in outcome.warnings)
     finally:
         with suppress(OSError):  # release a reader stuck on the FIFO (the old code's hang)
@@ -88,15 +89,15 @@ def test_a_socket_and_a_symlink_to_a_good_export_are_told_apart(settings, inbox,
     server.bind(str(short))  # AF_UNIX paths are short: bind there, link the inbox name to it
     try:
         (inbox / "sock.csv").symlink_to(short)
-        outcome = ingest_ictrp(settings, "live")
+        outcome = extract("ictrp", settings)
     finally:
         server.close()
-    assert sorted(outcome.files) == ["a_good.xml", "linked.xml"]
+    assert sorted(outcome.ledger["query"]["files"]) == ["a_good.xml", "linked.xml"]
     assert any("sock.csv is skipped: it is a socket" in w for w in outcome.warnings)
 
 
 def test_read_regular_file_refuses_what_is_not_one(tmp_path):
-    from flows.registries import read_regular_file
+    from flows.sources.ictrp.client import read_regular_file
 
     os.mkfifo(tmp_path / "fifo")
     (tmp_path / "dir").mkdir()

@@ -10,8 +10,8 @@ import pytest
 
 from flows.errors import BuildFailed
 from flows.refresh import refresh_warehouse
-from flows.registries import ingest_ictrp
-from tests.helpers import query
+from flows.state import read_source_states
+from tests.helpers import extract, query
 
 pytestmark = pytest.mark.integration
 
@@ -47,5 +47,6 @@ def test_an_export_landed_by_a_failed_run_is_loaded_by_the_next_run(published_co
                       "where source = 'ictrp' and reason like 'z_broken.csv%'")[0]
     assert reason.startswith("z_broken.csv: the whole file was refused: z_broken.csv: no TrialID")
 
-    again = ingest_ictrp(settings, "snapshot")  # loaded and published now: not landed again
+    again = extract("ictrp", settings, "snapshot",  # loaded and published now: not landed again
+                    state=read_source_states(settings)["ictrp"])
     assert again.run is None and again.skipped_reason.startswith("no new export")

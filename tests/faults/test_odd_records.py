@@ -19,8 +19,9 @@ import orjson
 import pytest
 
 from flows.landing import LandingRun
-from flows.load import check_study_line, load_ctgov_run
+from flows.sources.ctgov.parse import check_study_line
 from tests.fixtures.ctgov_records import REGISTERED_ONLY, WITH_RESULTS, study
+from tests.helpers import load_landed
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +37,7 @@ def land(tmp_path: Path, *pages: list[dict]) -> LandingRun:
 
 def load(tmp_path: Path, run: LandingRun, max_reject_share: float = 0.5):
     con = duckdb.connect(str(tmp_path / "loaded.duckdb"))
-    result = load_ctgov_run(con, run, mode="api", max_reject_share=max_reject_share)
+    result = load_landed(con, run, max_reject_share=max_reject_share)
     return con, result
 
 
@@ -57,7 +58,7 @@ def with_module(nct_id: str, section: str, module: str | None, value) -> dict:
 def test_a_null_or_odd_status_module_is_loaded_not_a_crash(tmp_path, status):
     record = with_module("NCT09990001", "protocolSection", "statusModule", status)
     checked = check_study_line(orjson.dumps(record))
-    assert checked.nct_id == "NCT09990001" and checked.last_update_post_date is None
+    assert checked.key == "NCT09990001" and checked.row["last_update_post_date"] is None
 
 
 @pytest.mark.parametrize("module", ["identificationModule", "conditionsModule",
@@ -69,10 +70,10 @@ def test_a_null_module_the_topic_filter_reads_is_loaded(module):
             check_study_line(orjson.dumps(record))
         return
     record = with_module("NCT09990002", "protocolSection", module, None)
-    assert check_study_line(orjson.dumps(record)).nct_id == "NCT09990002"
+    assert check_study_line(orjson.dumps(record)).key == "NCT09990002"
     odd = with_module("NCT09990002", "protocolSection", "armsInterventionsModule",
                       {"interventions": None, "armGroups": {"label": "not a list"}})
-    assert check_study_line(orjson.dumps(odd)).interventions_text.count("|") >= 0
+    assert check_study_line(orjson.dumps(odd)).row["interventions_text"].count("|") >= 0
 
 
 def test_a_run_with_null_modules_loads_them_and_rejects_only_the_record_without_id(tmp_path):
@@ -130,7 +131,7 @@ def test_the_raw_gate_passes_a_run_that_saw_a_study_twice(tmp_path, settings):
     run = land(tmp_path, [study("NCT09990040", "2025-01-01"), study("NCT09990041")],
                [study("NCT09990040", "2025-04-01")])
     con = duckdb.connect(str(build))
-    load_ctgov_run(con, run, mode="api", max_reject_share=0.0)
+    load_landed(con, run, max_reject_share=0.0)
     con.close()
     result = run_gate(settings, build, "raw", {"ctgov": [run.run_id]})
     assert not result.critical_failures, result.critical_failures
@@ -145,7 +146,7 @@ def test_an_impossible_date_is_loaded_and_counted(tmp_path, field, value):
     record["protocolSection"]["statusModule"][field] = {"date": value}
     con, result = load(tmp_path, land(tmp_path, [record, WITH_RESULTS]))
     assert result.records_loaded == 2 and result.records_rejected == 0
-    assert result.impossible_dates == [f"NCT09999901: statusModule.{field}.date {value!r}"]
+    assert result.notes == [f"NCT09999901: statusModule.{field}.date {value!r}"]
     if field == "lastUpdatePostDateStruct":
         assert con.execute("select last_update_post_date from raw.ctgov_studies where nct_id = "
                            "'NCT09999901'").fetchone() == (None,)

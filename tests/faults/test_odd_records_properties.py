@@ -24,8 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flows.landing import LandingRun
-from flows.load import NCT_ID, load_ctgov_run
+from flows.sources.ctgov.parse import NCT_ID
 from tests.faults.test_odd_records import DOCUMENTED_MODULES, full_record
+from tests.helpers import load_landed
 
 pytestmark = pytest.mark.integration
 
@@ -117,7 +118,7 @@ def test_odd_records_are_loaded_or_rejected_alone_and_staging_builds(staging_sql
                          fetched_at=datetime(2026, 1, 1, tzinfo=UTC))
         con = duckdb.connect(str(Path(scratch) / "warehouse.duckdb"))
         try:
-            result = load_ctgov_run(con, run, mode="api", max_reject_share=1.0)
+            result = load_landed(con, run, max_reject_share=1.0)
             loaded = sorted(n for (n,) in con.execute("select nct_id from raw.ctgov_studies")
                             .fetchall())
             assert loaded == expected

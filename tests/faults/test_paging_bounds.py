@@ -15,9 +15,9 @@ import pytest
 from werkzeug import Request, Response
 
 from flows.errors import SourceError
-from flows.ingest import ingest_ctgov
 from flows.settings import Settings, get_settings, reset_settings_cache
 from tests.fixtures.ctgov_records import study
+from tests.helpers import extract
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +46,7 @@ def test_fresh_tokens_on_the_same_records_without_total_count_stop_at_once(live,
         return Response(orjson.dumps(body), content_type="application/json")
 
     httpserver.expect_request("/api/v2/studies").respond_with_handler(endless)
-    outcome = ingest_ctgov(live, source="live")
+    outcome = extract("ctgov", live)
     assert len(requests) == 2 and outcome.pages_landed == 1 and outcome.run.is_complete
     assert any("brought no study not seen" in w for w in outcome.warnings)
 
@@ -66,16 +66,16 @@ def test_a_search_past_the_record_cap_fails_naming_the_setting(live, httpserver,
     httpserver.expect_request("/api/v2/studies").respond_with_handler(growing)
     with pytest.raises(SourceError, match=r"passed 5 records at page 3 \(BETACELL_CTGOV_MAX_"
                                           r"RECORDS\)"):
-        ingest_ctgov(get_settings(), source="live")
+        extract("ctgov", get_settings())
 
 
 def test_a_source_budget_fits_a_topic_search_and_the_archive_has_its_own(monkeypatch):
-    from flows.ingest import make_ctgov_client
+    from flows.sources.ctgov.client import make_client
 
     for name in ("BETACELL_SOURCE_DEADLINE_SECONDS", "BETACELL_BULK_DEADLINE_SECONDS"):
         monkeypatch.delenv(name, raising=False)
     settings = Settings()
     assert settings.source_deadline_seconds == 1800
-    assert make_ctgov_client(settings, "live").limits.source_deadline_seconds == 1800
-    bulk = make_ctgov_client(settings, "live", bulk=True)
+    assert make_client(settings, "live").limits.source_deadline_seconds == 1800
+    bulk = make_client(settings, "live", bulk=True)
     assert bulk.limits.source_deadline_seconds == settings.bulk_deadline_seconds == 4 * 3600

@@ -113,8 +113,8 @@ def test_a_key_echoed_in_a_successful_reply_is_never_stored_under_raw(data_dir, 
     the request): the landed document keeps everything else, the key is ***."""
     from datetime import date
 
-    from flows.publications import ingest_pubmed, load_pubmed_run
     from flows.settings import get_settings, reset_settings_cache
+    from tests.helpers import extract, load_landed
 
     with serve(live_corpus()) as (standin, urls):
         standin.faults["eutils"] = "echo-ok"
@@ -123,7 +123,7 @@ def test_a_key_echoed_in_a_successful_reply_is_never_stored_under_raw(data_dir, 
         monkeypatch.setenv("BETACELL_NCBI_API_KEY", API_KEY)
         reset_settings_cache()
         settings = get_settings()
-        outcome = ingest_pubmed(settings, source="live", today=date(2026, 6, 1))
+        outcome = extract("pubmed", settings, today=date(2026, 6, 1))
     assert outcome.records_landed > 0
     assert files_containing(data_dir, API_KEY.encode()) == []
     landed = b"".join(outcome.run.read_document(e) for e in outcome.run.entries())
@@ -132,7 +132,7 @@ def test_a_key_echoed_in_a_successful_reply_is_never_stored_under_raw(data_dir, 
 
     con = duckdb.connect(str(data_dir / "check.duckdb"))
     try:
-        assert load_pubmed_run(con, outcome.run, max_reject_share=0.0)["loaded"] > 0
+        assert load_landed(con, outcome.run, max_reject_share=0.0).records_loaded > 0
     finally:
         con.close()
 

@@ -9,8 +9,11 @@ import duckdb
 import pytest
 from openpyxl import Workbook
 
-from flows.outcomes import SheetRejected, load_outcome_sheet, read_sheet
+from flows.raw_loader import load_sheet
 from flows.settings import REPO_DIR
+from flows.sources.base import SheetRejected
+from flows.sources.outcomes.client import read_sheet
+from flows.sources.outcomes.resource import RESOURCE
 
 SHEET = REPO_DIR / "data" / "outcomes" / "published_outcomes.csv"
 
@@ -60,17 +63,17 @@ def test_the_same_sheet_under_two_names_is_loaded_once(tmp_path):
     shutil.copy(SHEET, first)
     shutil.copy(SHEET, copy)
     con, seen = duckdb.connect(), {}
-    assert load_outcome_sheet(con, first, "sheets-1", seen)["status"] == "accepted"
+    assert load_sheet(con, RESOURCE, first, "sheets-1", seen)["status"] == "accepted"
     with pytest.raises(SheetRejected, match="the same content as published_outcomes.csv"):
-        load_outcome_sheet(con, copy, "sheets-1", seen)
+        load_sheet(con, RESOURCE, copy, "sheets-1", seen)
 
 
 def test_a_folder_named_like_a_sheet_is_not_a_sheet(settings, tmp_path, monkeypatch):
-    from flows.sources.catalog import IngestRequest, _ingest_outcomes
+    from tests.helpers import extract
 
     folder = tmp_path / "sheets"
     (folder / "archive.csv").mkdir(parents=True)
     shutil.copy(SHEET, folder / "published_outcomes.xlsm")  # suffix counts; content is CSV
     monkeypatch.setattr(type(settings), "outcomes_path", property(lambda self: folder))
-    ingested = _ingest_outcomes(IngestRequest(settings, "snapshot", None, False, None, None))
+    ingested = extract("outcomes", settings, "snapshot")
     assert ingested.ledger["sheets"] == [str(folder / "published_outcomes.xlsm")]

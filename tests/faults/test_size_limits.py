@@ -9,8 +9,9 @@ import zipfile
 import pytest
 
 from flows.errors import SourceError
-from flows.outcomes import MAX_SHEET_ROWS, SheetRejected, read_sheet
-from flows.sources.ctgov import MAX_STUDY_BYTES, iter_archive_studies
+from flows.sources.base import SheetRejected
+from flows.sources.ctgov.client import MAX_STUDY_BYTES, iter_archive_studies
+from flows.sources.outcomes.client import MAX_SHEET_ROWS, read_sheet
 
 
 def test_a_zip_bomb_entry_in_the_registry_archive_is_refused_by_name(tmp_path):
@@ -85,13 +86,14 @@ def test_a_csv_sheet_with_too_many_rows_is_rejected_by_name(tmp_path):
 def test_a_sheet_with_a_header_and_no_rows_is_rejected_not_taken_as_a_withdrawal(tmp_path):
     import duckdb
 
-    from flows.outcomes import load_outcome_sheet
+    from flows.raw_loader import load_sheet
+    from flows.sources.outcomes.resource import RESOURCE
 
     path = tmp_path / "published_outcomes.csv"
     path.write_text("study_id,outcome\n")
     with pytest.raises(SheetRejected, match="the sheet has no data rows; to withdraw a sheet, "
                                             "remove the file"):
-        load_outcome_sheet(duckdb.connect(), path, "sheets-1")
+        load_sheet(duckdb.connect(), RESOURCE, path, "sheets-1")
 
 
 def test_trailing_empty_cells_in_a_sheet_are_not_extra_cells(tmp_path):

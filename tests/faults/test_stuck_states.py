@@ -20,12 +20,11 @@ import pytest
 from werkzeug import Request, Response
 
 from flows.errors import SourceError
-from flows.ingest import ingest_ctgov
 from flows.landing import LandingRun, find_resumable_run
-from flows.load import load_ctgov_run
 from flows.publish import publish, published_root, published_version
 from flows.settings import get_settings, reset_settings_cache
 from tests.fixtures.ctgov_records import study
+from tests.helpers import extract, load_landed
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +72,7 @@ def loaded_ids(settings, run: LandingRun) -> list[str]:
     """Load the landed run into a fresh raw schema; the study ids loaded (one row each)."""
     con = duckdb.connect(str(settings.data_path / "check.duckdb"))
     try:
-        load_ctgov_run(con, run, mode="api", max_reject_share=0.0)
+        load_landed(con, run, max_reject_share=0.0)
         return [nct for (nct,) in con.execute(
             "select nct_id from raw.ctgov_studies where run_id = ? order by nct_id",
             [run.run_id]).fetchall()]
@@ -86,11 +85,11 @@ def test_a_resume_token_the_registry_refuses_restarts_the_search_from_page_one(l
     registry.failing.add("T2")
     httpserver.expect_request("/api/v2/studies").respond_with_handler(registry)
     with pytest.raises(SourceError):  # page 1 landed, then the registry failed
-        ingest_ctgov(live, source="live")
+        extract("ctgov", live)
 
     registry.pages, registry.expired = paging("U"), {"T2"}  # the token expired meanwhile
     registry.failing.clear()
-    outcome = ingest_ctgov(live, source="live")
+    outcome = extract("ctgov", live)
 
     assert outcome.run.is_complete
     assert "T2" in registry.requests and registry.requests[-3:] == [None, "U2", "U3"]
@@ -108,16 +107,16 @@ def test_pages_of_another_query_are_not_kept_when_the_search_restarts(live, http
     registry.failing.add("T2")
     httpserver.expect_request("/api/v2/studies").respond_with_handler(registry)
     with pytest.raises(SourceError):
-        ingest_ctgov(live, source="live", since=date(2025, 1, 1))
+        extract("ctgov", live, since=date(2025, 1, 1))
     old = find_resumable_run(live.raw_dir, "ctgov", _fingerprint(live))
 
     registry.pages, registry.expired = paging("U"), {"T2"}
     registry.failing.clear()
-    outcome = ingest_ctgov(live, source="live")
+    outcome = extract("ctgov", live)
     assert outcome.run.run_id != old.run_id and outcome.run.is_complete
     assert old.is_abandoned and not old.is_complete
     assert any("answered another query and are not loaded" in w for w in outcome.warnings)
-    assert outcome.records_landed == 5 and outcome.since is None
+    assert outcome.records_landed == 5 and outcome.ledger["since_date"] is None
     assert find_resumable_run(live.raw_dir, "ctgov", _fingerprint(live)) is None
 
 
@@ -139,11 +138,11 @@ def test_a_kill_between_a_pages_rename_and_its_manifest_line_is_recovered(live, 
     with monkeypatch.context() as patch:
         patch.setattr("flows.landing.os.replace", replace_then_die_on_page_two)
         with pytest.raises(Killed):
-            ingest_ctgov(live, source="live")
+            extract("ctgov", live)
     run = find_resumable_run(live.raw_dir, "ctgov", _fingerprint(live))
     assert run is not None and (run.dir / "page-00002.jsonl.zst").exists()
 
-    outcome = ingest_ctgov(live, source="live")  # the next plain run
+    outcome = extract("ctgov", live)  # the next plain run
     assert outcome.run.is_complete
     assert loaded_ids(live, outcome.run) == sorted(s["protocolSection"]["identificationModule"]
                                                    ["nctId"] for s in STUDIES)
@@ -156,7 +155,7 @@ def test_a_page_file_without_manifest_line_and_without_its_tokens_is_adopted(liv
     registry.failing.add("T3")
     httpserver.expect_request("/api/v2/studies").respond_with_handler(registry)
     with pytest.raises(SourceError):
-        ingest_ctgov(live, source="live")
+        extract("ctgov", live)
     run = find_resumable_run(live.raw_dir, "ctgov", _fingerprint(live))
     manifest = (run.dir / "manifest.jsonl").read_bytes().splitlines()
     assert len(manifest) == 2
@@ -165,7 +164,7 @@ def test_a_page_file_without_manifest_line_and_without_its_tokens_is_adopted(liv
         leftover.unlink()
 
     registry.failing.clear()
-    outcome = ingest_ctgov(live, source="live")
+    outcome = extract("ctgov", live)
     assert outcome.run.is_complete
     assert any("page-00002.jsonl.zst" in w and "adopted" in w for w in outcome.warnings)
     assert loaded_ids(live, outcome.run) == sorted(s["protocolSection"]["identificationModule"]
@@ -177,12 +176,12 @@ def test_a_broken_page_file_without_manifest_line_is_moved_aside(live, httpserve
     registry.failing.add("T2")
     httpserver.expect_request("/api/v2/studies").respond_with_handler(registry)
     with pytest.raises(SourceError):
-        ingest_ctgov(live, source="live")
+        extract("ctgov", live)
     run = find_resumable_run(live.raw_dir, "ctgov", _fingerprint(live))
     (run.dir / "page-00002.jsonl.zst").write_bytes(b"\x28\xb5\x2f\xfd truncated")
 
     registry.failing.clear()
-    outcome = ingest_ctgov(live, source="live")
+    outcome = extract("ctgov", live)
     assert outcome.run.is_complete
     aside = list((run.dir / "aside").iterdir())
     assert any(p.name == "page-00002.jsonl.zst" for p in aside)
@@ -191,7 +190,7 @@ def test_a_broken_page_file_without_manifest_line_is_moved_aside(live, httpserve
 
 
 def _fingerprint(settings) -> str:
-    from flows.ingest import _fingerprint
+    from flows.sources.ctgov.resource import _fingerprint
     from flows.sources.topic import load_topic
 
     return _fingerprint(load_topic(settings.topic_file), "api")
@@ -242,7 +241,7 @@ def test_after_the_interruptions_and_with_odd_records_the_next_plain_refresh_pub
     registry no longer takes, and a version folder a kill left before its switch; the snapshot
     holds odd records besides. It publishes with no hand work, and says what it recovered."""
     from flows.refresh import refresh_warehouse
-    from flows.state import read_previous_state
+    from flows.state import read_source_states
     from tests.faults.test_odd_records import assert_odd_records_handled, inject_odd_records
 
     settings = published_copy
@@ -261,8 +260,8 @@ def test_after_the_interruptions_and_with_odd_records_the_next_plain_refresh_pub
     with monkeypatch.context() as patch:
         patch.setattr("flows.landing.os.replace", replace_then_die_on_page_two)
         with pytest.raises(Killed):
-            ingest_ctgov(settings, source="snapshot", full=True,
-                         previous=read_previous_state(settings))
+            extract("ctgov", settings, "snapshot", full=True,
+                    state=read_source_states(settings).get("ctgov"))
     run = max((settings.raw_dir / "ctgov").iterdir())
     assert not (run / "_COMPLETE").exists() and (run / "page-00002.jsonl.zst").exists()
     for pending in run.glob("*.pending"):  # the token it recorded has expired meanwhile

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.outcomes import read_sheet
 from flows.settings import REPO_DIR
+from flows.sources.outcomes.client import read_sheet
 from tests.faults.workbook_bombs import repeated_rows, row_bomb, strings_bomb, write_workbook
 
 pytestmark = pytest.mark.integration
@@ -26,7 +26,8 @@ pytestmark = pytest.mark.integration
 MEASURE = """
 import json, resource, sys, time
 from pathlib import Path
-from flows.outcomes import SheetRejected, read_sheet
+from flows.sources.base import SheetRejected
+from flows.sources.outcomes.client import read_sheet
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -66,7 +67,7 @@ def test_a_workbook_bomb_is_rejected_within_5_s_and_200_mb(tmp_path, make, cause
 
 
 def bounded(tmp_path: Path, name: str, **parts) -> str:
-    from flows.outcomes import SheetRejected
+    from flows.sources.base import SheetRejected
 
     path = write_workbook(tmp_path / name, **parts)
     with pytest.raises(SheetRejected) as rejected:
@@ -98,7 +99,7 @@ def test_a_declared_shared_string_count_past_the_cap_is_refused_unread(tmp_path)
             if info.filename.endswith("sharedStrings.xml"):
                 data = data.replace(b"<sst ", b'<sst uniqueCount="9000000" ')
             new.writestr(info, data)
-    from flows.outcomes import SheetRejected
+    from flows.sources.base import SheetRejected
 
     with pytest.raises(SheetRejected, match="declares 9,000,000 strings"):
         read_sheet(rewritten)

@@ -12,12 +12,13 @@ import pytest
 from werkzeug import Request, Response
 
 from flows.errors import SourceError
-from flows.ingest import ingest_ctgov, make_ctgov_client
-from flows.load import load_ctgov_run
 from flows.settings import get_settings, reset_settings_cache
+from flows.sources.base import SourceState
+from flows.sources.ctgov.client import make_client
+from flows.sources.ctgov.parse import topic_filter_sql
 from flows.sources.topic import load_topic
-from flows.state import PreviousState
 from tests.fixtures.ctgov_records import ALL_RECORDS, study
+from tests.helpers import extract, load_landed
 
 VERSION = {"apiVersion": "2.0.5", "dataTimestamp": "2026-10-02T09:00:04"}
 
@@ -62,7 +63,7 @@ def three_pages():
 def test_multi_page_fetch_repeats_identical_parameters(live, httpserver):
     server = PagedStudies(three_pages())
     httpserver.expect_request("/api/v2/studies").respond_with_handler(server)
-    outcome = ingest_ctgov(live, source="live")
+    outcome = extract("ctgov", live)
     assert outcome.pages_landed == 3 and outcome.records_landed == 5
     assert outcome.run.is_complete
     first, *rest = server.requests
@@ -78,16 +79,16 @@ def test_multi_page_fetch_repeats_identical_parameters(live, httpserver):
 def test_incremental_window_uses_watermark_minus_overlap(live, httpserver):
     server = PagedStudies(three_pages())
     httpserver.expect_request("/api/v2/studies").respond_with_handler(server)
-    previous = PreviousState(data_timestamp="2026-01-01T09:00:00", watermark=date(2025, 3, 10))
-    ingest_ctgov(live, source="live", previous=previous)
+    previous = SourceState(date(2025, 3, 10), {"data_timestamp": "2026-01-01T09:00:00"})
+    extract("ctgov", live, state=previous)
     assert server.requests[0]["filter.advanced"] == (
         "AREA[LastUpdatePostDate]RANGE[2025-03-08,MAX]"
     )
 
 
 def test_unchanged_data_timestamp_skips_the_fetch(live, httpserver):
-    previous = PreviousState(data_timestamp=VERSION["dataTimestamp"], watermark=date(2025, 1, 1))
-    outcome = ingest_ctgov(live, source="live", previous=previous)
+    previous = SourceState(date(2025, 1, 1), {"data_timestamp": VERSION["dataTimestamp"]})
+    outcome = extract("ctgov", live, state=previous)
     assert outcome.run is None
     assert "unchanged" in outcome.skipped_reason
 
@@ -96,22 +97,22 @@ def test_a_changed_topic_is_refetched_even_when_the_data_timestamp_did_not_move(
         live, httpserver):
     server = PagedStudies(three_pages())
     httpserver.expect_request("/api/v2/studies").respond_with_handler(server)
-    previous = PreviousState(data_timestamp=VERSION["dataTimestamp"], watermark=date(2025, 1, 1),
-                             topic_fingerprint="an-older-topic")
-    outcome = ingest_ctgov(live, source="live", previous=previous)
+    previous = SourceState(date(2025, 1, 1), {"data_timestamp": VERSION["dataTimestamp"],
+                                              "topic_fingerprint": "an-older-topic"})
+    outcome = extract("ctgov", live, state=previous)
     assert outcome.skipped_reason is None and outcome.records_landed == 5
     assert "filter.advanced" not in server.requests[0]  # a new topic searches all dates
 
 
 def test_one_study_by_id(live, httpserver):
-    from flows.sources import ctgov
+    from flows.sources.ctgov import client as ctgov
 
     httpserver.expect_request("/api/v2/studies/NCT09990001").respond_with_json(
         study("NCT09990001", "2025-01-01"))
     httpserver.expect_request("/api/v2/studies/NCT09990002").respond_with_json(
         {"message": "Study not found"}, status=404)
     httpserver.expect_request("/api/v2/studies/NCT09990003").respond_with_json({"odd": 1})
-    with make_ctgov_client(live, "live") as client:
+    with make_client(live, "live") as client:
         assert ctgov.fetch_study(client, "NCT09990001")["protocolSection"]
         assert ctgov.fetch_study(client, "NCT09990002") is None
         with pytest.raises(SourceError, match="unexpected body"):
@@ -125,7 +126,7 @@ def test_phantom_token_with_empty_page_ends_paging(live, httpserver):
     }
     server = PagedStudies(pages)
     httpserver.expect_request("/api/v2/studies").respond_with_handler(server)
-    outcome = ingest_ctgov(live, source="live")
+    outcome = extract("ctgov", live)
     assert outcome.pages_landed == 1 and outcome.run.is_complete
     assert len(server.requests) == 2
 
@@ -139,10 +140,10 @@ def test_429_with_retry_after_is_honoured(live, httpserver):
     httpserver.expect_request("/api/v2/studies").respond_with_json(
         {"studies": [study("NCT09990002")]}
     )
-    client = make_ctgov_client(live, "live")
+    client = make_client(live, "live")
     client.sleep = sleeps.append
     client.limiter.sleep = lambda s: None
-    outcome = ingest_ctgov(live, source="live", client=client)
+    outcome = extract("ctgov", live, client_=client)
     assert outcome.records_landed == 1
     assert 3.0 in sleeps
 
@@ -151,7 +152,7 @@ def test_persistent_500_fails_clearly_then_next_run_resumes(live, httpserver):
     broken = PagedStudies(three_pages(), fail_tokens={"T3"})
     httpserver.expect_request("/api/v2/studies").respond_with_handler(broken)
     with pytest.raises(SourceError, match="still failing after 3 attempts.*HTTP 500"):
-        ingest_ctgov(live, source="live")
+        extract("ctgov", live)
     runs = list((live.raw_dir / "ctgov").iterdir())
     assert len(runs) == 1
 
@@ -159,14 +160,14 @@ def test_persistent_500_fails_clearly_then_next_run_resumes(live, httpserver):
     httpserver.expect_request("/api/v2/version").respond_with_json(VERSION)
     healed = PagedStudies(three_pages())
     httpserver.expect_request("/api/v2/studies").respond_with_handler(healed)
-    outcome = ingest_ctgov(live, source="live")
+    outcome = extract("ctgov", live)
     assert outcome.run.run_id == runs[0].name
     assert outcome.resumed_from_page == 3
     assert [r.get("pageToken") for r in healed.requests] == ["T3"]
     assert outcome.records_landed == 5 and outcome.run.is_complete
 
     con = duckdb.connect()
-    result = load_ctgov_run(con, outcome.run, mode="api", max_reject_share=0.0)
+    result = load_landed(con, outcome.run, max_reject_share=0.0)
     assert result.records_loaded == 5
     assert con.sql("select count(distinct nct_id) from raw.ctgov_studies").fetchone()[0] == 5
 
@@ -176,7 +177,7 @@ def test_400_fails_at_once_quoting_the_server(live, httpserver):
         Response("`filter.phase` is unknown parameter", status=400, content_type="text/plain")
     )
     with pytest.raises(SourceError, match="HTTP 400.*filter.phase"):
-        ingest_ctgov(live, source="live")
+        extract("ctgov", live)
 
 
 def make_archive(records: list[bytes], truncate: bool = False) -> bytes:
@@ -199,14 +200,14 @@ def test_bulk_archive_is_streamed_landed_and_topic_filtered(live, httpserver):
     httpserver.expect_request(
         "/api/v2/studies/download", query_string={"format": "json.zip"}
     ).respond_with_data(make_archive(records), content_type="application/zip")
-    outcome = ingest_ctgov(live, source="live", full=True)
+    outcome = extract("ctgov", live, full=True)
     assert outcome.mode == "bulk" and outcome.records_landed == 6
     assert not list((live.build_dir / "downloads").glob("*.zip"))  # archive removed after landing
 
     con = duckdb.connect()
-    result = load_ctgov_run(
-        con, outcome.run, mode="bulk", max_reject_share=0.0, topic=load_topic(live.topic_file)
-    )
+    assert outcome.load_filter == topic_filter_sql(load_topic(live.topic_file))
+    result = load_landed(con, outcome.run, mode="bulk", max_reject_share=0.0,
+                         load_filter=outcome.load_filter)
     kept = {r[0] for r in con.sql("select nct_id from raw.ctgov_studies").fetchall()}
     assert "NCT09998888" not in kept  # filtered in SQL, not by a search engine
     assert "NCT09999901" in kept and "NCT09999902" in kept
@@ -219,4 +220,4 @@ def test_truncated_archive_fails_naming_it(live, httpserver):
         make_archive(records, truncate=True), content_type="application/zip"
     )
     with pytest.raises(SourceError, match="truncated or not a zip"):
-        ingest_ctgov(live, source="live", full=True)
+        extract("ctgov", live, full=True)

@@ -282,7 +282,8 @@ def test_country_map_draws_offline_from_the_shipped_boundaries(published):
 
 
 def test_quality_page_lists_sheet_warnings_unresolved_and_stale_sources(published):
-    from flows.outcomes import read_sheet, validate_rows
+    from flows.sources.outcomes.client import read_sheet
+    from flows.sources.outcomes.parse import validate_rows
 
     app = run_page("6_Data_quality.py")
     sheet = published.outcomes / "published_outcomes.csv"

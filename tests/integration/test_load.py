@@ -10,8 +10,8 @@ import pytest
 
 from flows.errors import LoadRejected
 from flows.landing import LandingRun
-from flows.load import load_ctgov_run
 from tests.fixtures.ctgov_records import ALL_RECORDS, study
+from tests.helpers import load_landed
 
 
 def land(tmp_path, run_id: str, pages: list[list[bytes]]) -> LandingRun:
@@ -35,7 +35,7 @@ def test_rejects_are_recorded_with_file_line_and_reason(tmp_path):
     ]
     run = land(tmp_path, "run-a", [lines])
     con = duckdb.connect()
-    result = load_ctgov_run(con, run, mode="api", max_reject_share=0.05)
+    result = load_landed(con, run, max_reject_share=0.05)
     assert result.records_loaded == 61 and result.records_rejected == 2
     rejects = con.sql(
         "select source_file, source_line, record_id, reason from raw.rejected_records "
@@ -53,7 +53,7 @@ def test_too_many_rejects_loads_nothing(tmp_path):
     run = land(tmp_path, "run-b", [lines])
     con = duckdb.connect()
     with pytest.raises(LoadRejected, match=r"rejected 2 of 7 records.*line 6.*malformed JSON"):
-        load_ctgov_run(con, run, mode="api", max_reject_share=0.1)
+        load_landed(con, run, max_reject_share=0.1)
     assert con.sql("select count(*) from raw.ctgov_studies").fetchone()[0] == 0
     assert con.sql("select count(*) from raw.ingest_runs").fetchone()[0] == 0
     assert con.sql("select count(*) from raw.rejected_records").fetchone()[0] == 0
@@ -63,10 +63,12 @@ def test_same_run_twice_and_same_content_in_another_run_add_no_rows(tmp_path):
     records = [orjson.dumps(r) for r in ALL_RECORDS]
     first = land(tmp_path, "run-c", [records[:3], records[3:]])
     con = duckdb.connect()
-    assert load_ctgov_run(con, first, mode="api", max_reject_share=0).records_loaded == 5
-    assert load_ctgov_run(con, first, mode="api", max_reject_share=0).skipped
+    assert load_landed(con, first, max_reject_share=0).records_loaded == 5
+    again = load_landed(con, first, max_reject_share=0)  # already loaded: skipped whole
+    assert again.records_loaded == 0 and again.run_ids == [first.run_id]
+    assert con.sql("select count(*) from raw.ingest_runs").fetchone()[0] == 1
     second = land(tmp_path, "run-d", [records])
-    assert load_ctgov_run(con, second, mode="api", max_reject_share=0).records_loaded == 0
+    assert load_landed(con, second, max_reject_share=0).records_loaded == 0
     assert con.sql("select count(*) from raw.ctgov_studies").fetchone()[0] == 5
 
 
@@ -76,7 +78,7 @@ def test_changed_raw_file_is_refused(tmp_path):
     target.write_bytes(target.read_bytes() + b"x")
     con = duckdb.connect()
     with pytest.raises(LoadRejected, match="does not match its manifest checksum"):
-        load_ctgov_run(con, run, mode="api", max_reject_share=0)
+        load_landed(con, run, max_reject_share=0)
     assert con.sql("select count(*) from raw.ctgov_studies").fetchone()[0] == 0
 
 
@@ -91,7 +93,5 @@ def test_crash_mid_load_leaves_nothing(tmp_path, monkeypatch):
             raise KeyboardInterrupt  # e.g. Ctrl-C between two batches
 
     with pytest.raises(KeyboardInterrupt):
-        load_ctgov_run(
-            con, run, mode="api", max_reject_share=1, batch_records=5, on_progress=explode
-        )
+        load_landed(con, run, max_reject_share=1, load_batch_records=5, on_progress=explode)
     assert con.sql("select count(*) from raw.ctgov_studies").fetchone()[0] == 0

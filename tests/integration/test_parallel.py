@@ -30,7 +30,9 @@ def api_in_env(prefect_harness, monkeypatch):
 
 
 def test_one_and_two_dask_workers_give_identical_parquet(api_in_env, tmp_path):
-    inputs = parallel.make_inputs(tmp_path / "in", files=3, records=300)
+    from tools.bench_parallel import make_inputs
+
+    inputs = make_inputs(tmp_path / "in", files=3, records=300)
     settings = Settings(data_dir=tmp_path / "data")
     for kind, paths in inputs.items():
         assert len(paths) == 3

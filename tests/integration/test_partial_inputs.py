@@ -4,14 +4,13 @@ outcome sheet; every mart keeps its contract types and is exported to Parquet.""
 
 from __future__ import annotations
 
-import csv
 import shutil
 from pathlib import Path
 
 import pytest
 
-from flows.closure import CURATED_LINKS
 from flows.refresh import refresh_warehouse
+from flows.seeds import read_seed
 from flows.settings import reset_settings_cache
 from tests.conftest import OUTCOMES_DIR, SNAPSHOT_DIR
 from tests.helpers import assert_marts_keep_their_contracts, query
@@ -128,8 +127,7 @@ def test_live_source_alone_builds_and_publishes(pipeline_settings, tmp_path, mon
                               "select source, count(*) from marts.fct_outcomes group by 1"))
         assert set(outcomes) == {"registry_results"}  # NCT00763412's posted results only
         # the curated-links seed names hidden trials: fetched by id (referential closure)
-        with CURATED_LINKS.open() as handle:
-            linked = {row["trial_id"] for row in csv.DictReader(handle)}
+        linked = {row["trial_id"] for row in read_seed("curated_publication_trial_links")}
         fetched = linked & set(HIDDEN_FROM_SEARCH)
         assert fetched and summary["fetched_by_id"] == {"ctgov": len(fetched)}
         assert count(settings, "marts.dim_trials") == len(full.search) + len(fetched)

@@ -12,9 +12,10 @@ from werkzeug import Request, Response
 
 from flows.errors import LoadRejected, SourceError
 from flows.landing import LandingRun
-from flows.publications import ingest_europepmc, ingest_pubmed, load_pubmed_run
 from flows.settings import get_settings, reset_settings_cache
-from flows.sources import europepmc, pubmed
+from flows.sources.europepmc import client as europepmc
+from flows.sources.pubmed import client as pubmed
+from tests.helpers import extract, load_landed
 
 ARTICLE = """<PubmedArticle><MedlineCitation Status="MEDLINE"><PMID Version="1">{pmid}</PMID>
 <Article><Journal><JournalIssue><PubDate>{date}</PubDate></JournalIssue>
@@ -60,7 +61,7 @@ def test_windows_split_until_under_the_ceiling(eutils, httpserver):
         return Response(orjson.dumps(esearch_body(days * 100)), content_type="application/json")
 
     httpserver.expect_request("/eutils/esearch.fcgi").respond_with_handler(handler)
-    client = pubmed.make_pubmed_client(eutils)
+    client = pubmed.make_client(eutils)
     windows = pubmed.plan_windows(client, eutils, "islet", date(2024, 1, 1), date(2024, 12, 31),
                                   ceiling=10_000)
     assert sum(w.count for w in windows) == 366 * 100  # nothing truncated
@@ -71,7 +72,7 @@ def test_windows_split_until_under_the_ceiling(eutils, httpserver):
 
 def test_single_day_above_ceiling_fails_instead_of_truncating(eutils, httpserver):
     httpserver.expect_request("/eutils/esearch.fcgi").respond_with_json(esearch_body(25_000))
-    client = pubmed.make_pubmed_client(eutils)
+    client = pubmed.make_client(eutils)
     with pytest.raises(SourceError, match="exceed the esearch ceiling"):
         pubmed.plan_windows(client, eutils, "x", date(2024, 1, 1), date(2024, 1, 1))
 
@@ -84,7 +85,7 @@ def test_efetch_posts_large_id_batches_and_gets_small_ones(eutils, httpserver):
         return Response(article_set(), content_type="text/xml")
 
     httpserver.expect_request("/eutils/efetch.fcgi").respond_with_handler(handler)
-    client = pubmed.make_pubmed_client(eutils)
+    client = pubmed.make_client(eutils)
     ids = [str(30_000_000 + i) for i in range(650)]
     list(pubmed.efetch_ids(client, eutils, ids, batch_size=500))
     list(pubmed.efetch_ids(client, eutils, ids[:150], batch_size=500))
@@ -98,7 +99,7 @@ def test_rate_limit_body_and_5xx_are_retried_then_succeed(eutils, httpserver, mo
     httpserver.expect_oneshot_request("/eutils/esearch.fcgi").respond_with_response(
         Response("Service unavailable", status=503))
     httpserver.expect_request("/eutils/esearch.fcgi").respond_with_json(esearch_body(3))
-    client = pubmed.make_pubmed_client(eutils)
+    client = pubmed.make_client(eutils)
     client.sleep = lambda s: None
     result = pubmed.esearch(client, eutils, "islet", date(2024, 1, 1), date(2024, 1, 2))
     assert result.count == 3 and result.webenv == "MCID_TEST"
@@ -108,7 +109,7 @@ def test_api_key_never_appears_in_errors_or_landed_manifests(eutils, httpserver)
     httpserver.expect_request("/eutils/esearch.fcgi").respond_with_response(
         Response("bad request: api_key=SECRET-KEY-123 is invalid?", status=400))
     with pytest.raises(SourceError) as caught:
-        ingest_pubmed(eutils, source="live", today=date(2024, 1, 2))
+        extract("pubmed", eutils, today=date(2024, 1, 2))
     assert "SECRET-KEY-123" not in caught.value.args[0].split("Server said")[0]
 
     httpserver.clear()
@@ -117,7 +118,7 @@ def test_api_key_never_appears_in_errors_or_landed_manifests(eutils, httpserver)
         article_set(ARTICLE.format(pmid="31000001", date="<Year>2020</Year>", title="A"),
                     ARTICLE.format(pmid="31000002", date="", title="No year")),
         content_type="text/xml")
-    outcome = ingest_pubmed(eutils, source="live", today=date(2024, 1, 2))
+    outcome = extract("pubmed", eutils, today=date(2024, 1, 2))
     assert outcome.records_landed == 2
     for path in outcome.run.dir.iterdir():
         if path.suffix in {".json", ".jsonl"} or path.name == "_COMPLETE":
@@ -139,8 +140,8 @@ def test_duplicate_pmids_across_batches_and_a_record_without_a_year(tmp_path):
     no_year = ARTICLE.format(pmid="31000002", date="", title="No year")
     run = land_documents(tmp_path, article_set(same, no_year), article_set(same))
     con = duckdb.connect()
-    result = load_pubmed_run(con, run, max_reject_share=0)
-    assert result["loaded"] == 2
+    result = load_landed(con, run, max_reject_share=0)
+    assert result.records_loaded == 2
     rows = con.sql("select pmid, pub_year from raw.pubmed_articles order by pmid").fetchall()
     assert rows == [("31000001", 2020), ("31000002", None)]
 
@@ -150,7 +151,7 @@ def test_malformed_efetch_document_loads_nothing(tmp_path):
     run = land_documents(tmp_path, article_set(good), b"<PubmedArticleSet><PubmedArticle>")
     con = duckdb.connect()
     with pytest.raises(LoadRejected, match="page-00002.xml.zst: malformed XML"):
-        load_pubmed_run(con, run, max_reject_share=0)
+        load_landed(con, run, max_reject_share=0)
     assert con.sql("select count(*) from raw.pubmed_articles").fetchone()[0] == 0
 
 
@@ -177,7 +178,7 @@ def test_europepmc_cursor_paging_stops_when_cursor_stops_advancing(epmc, httpser
                         content_type="application/json")
 
     httpserver.expect_request("/rest/search").respond_with_handler(handler)
-    outcome = ingest_europepmc(epmc, source="live")
+    outcome = extract("europepmc", epmc)
     assert cursors == ["*", "AoE1", "AoE2"]
     assert outcome.records_landed == 3 and outcome.run.is_complete
 
@@ -185,6 +186,6 @@ def test_europepmc_cursor_paging_stops_when_cursor_stops_advancing(epmc, httpser
 def test_europepmc_error_in_a_200_body_is_an_error(epmc, httpserver):
     httpserver.expect_request("/rest/search").respond_with_json(
         {"errCode": 404, "errMsg": "Invalid page size provided. Valid size is between 1 and 1000"})
-    client = europepmc.make_europepmc_client(epmc)
+    client = europepmc.make_client(epmc)
     with pytest.raises(SourceError, match="errCode 404.*Invalid page size"):
         list(europepmc.iter_search_pages(client, "islet", page_size=1001))

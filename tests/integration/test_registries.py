@@ -7,7 +7,6 @@ import orjson
 import pytest
 from werkzeug import Request, Response
 
-from flows.registries import ingest_ctis, load_registry_run
 from flows.settings import get_settings, reset_settings_cache
 
 pytestmark = pytest.mark.integration
@@ -84,15 +83,16 @@ def test_ctis_pages_start_at_one_and_stop_at_total(httpserver, data_dir, monkeyp
         {"ctStatus": "Ongoing"})
     httpserver.expect_request("/ctis-public-api/retrieve/2023-500020-12-00").respond_with_json(
         {"ctStatus": "Authorised"})
-    from flows.sources.ctis import make_ctis_client
+    from flows.sources.ctis.client import make_client
+    from tests.helpers import extract, load_landed
 
-    client = make_ctis_client(settings)
+    client = make_client(settings)
     client.limiter.per_second = float("inf")
-    outcome = ingest_ctis(settings, {"medicalCondition": "diabetes"}, client=client)
+    outcome = extract("ctis", settings, client_=client)  # topic None: "diabetes"
     assert pages_seen == [1, 2] and outcome.records_landed == 3
     con = duckdb.connect()
-    assert load_registry_run(con, outcome.run, id_field="ctNumber",
-                             table="ctis_trials") == {"loaded": 3, "rejected": 0}
+    loaded = load_landed(con, outcome.run)
+    assert (loaded.records_loaded, loaded.records_rejected) == (3, 0)
     status = con.sql("select payload->'detail'->>'ctStatus' from raw.ctis_trials "
                      "where record_id = '2023-500010-12-00'").fetchone()[0]
     assert status == "Ended"

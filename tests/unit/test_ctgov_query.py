@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date
 
 from flows.settings import PACKAGE_DIR
-from flows.sources.ctgov import build_search_params, essie_any
+from flows.sources.ctgov.client import build_search_params, essie_any
 from flows.sources.topic import Topic, load_topic
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from flows.errors import SourceError
-from flows.sources import ictrp
+from flows.sources.ictrp import parse as ictrp
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ictrp"
 

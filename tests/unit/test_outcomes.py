@@ -7,12 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from flows.outcomes import (
-    SheetRejected,
-    read_sheet,
-    validate_rows,
-)
 from flows.settings import REPO_DIR
+from flows.sources.outcomes.client import read_sheet
+from flows.sources.outcomes.parse import SheetRejected, validate_rows
 from tests.conftest import reference_file
 
 SHEET = REPO_DIR / "data" / "outcomes" / "published_outcomes.csv"
@@ -188,7 +185,8 @@ def test_risk_of_bias_lands_in_raw_also_in_a_warehouse_from_before_the_column(tm
     import duckdb
 
     from flows.db import ensure_raw_schema
-    from flows.outcomes import load_outcome_sheet
+    from flows.raw_loader import load_sheet
+    from flows.sources.outcomes.resource import RESOURCE
 
     con = duckdb.connect()
     ensure_raw_schema(con)  # then made a warehouse published before risk_of_bias existed
@@ -200,7 +198,7 @@ def test_risk_of_bias_lands_in_raw_also_in_a_warehouse_from_before_the_column(tm
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    assert load_outcome_sheet(con, sheet, "run-1")["status"] == "accepted"
+    assert load_sheet(con, RESOURCE, sheet, "run-1")["status"] == "accepted"
     assert con.sql("select arm, risk_of_bias, risk_of_bias_tool from raw.outcome_sheet_rows "
                    "order by arm").fetchall() == [("b", None, None),
                                                   ("cells", "low", "nih_case_series")]

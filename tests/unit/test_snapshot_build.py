@@ -10,8 +10,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from flows.outcomes import read_sheet, validate_rows
 from flows.settings import REPO_DIR
+from flows.sources.outcomes.client import read_sheet
+from flows.sources.outcomes.parse import validate_rows
 from tests.conftest import reference_file
 from tools.snapshot_build import other_source_urls, outcome_sheet_row, source_of_record
 

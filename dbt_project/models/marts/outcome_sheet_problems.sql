@@ -1,6 +1,6 @@
 {{ config(materialized='table') }}
 
-{#- Every problem flows/outcomes.py found in the current version of each outcome sheet: the
+{#- Every problem flows/sources/outcomes/parse.py found in the current version of each outcome sheet: the
     warnings of an accepted sheet (kept and reported), or the errors that rejected it. One row per
     problem, parsed from the version's problem list ("<file> row <n> column <c>: <problem>"). -#}
 with versions as (

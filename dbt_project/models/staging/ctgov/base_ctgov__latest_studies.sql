@@ -1,9 +1,8 @@
-{{ config(materialized='table') }}
-
 {#-
   The one place the study JSON is parsed: newest version per nct_id, transformed once into typed
   structs (json_transform), one column per API module, so each entity model reads only the
-  modules it needs instead of re-parsing ~17 KB of JSON per study. Materialised as a table.
+  modules it needs instead of re-parsing ~17 KB of JSON per study. Materialised as a table
+  (the staging default).
 -#}
 
 with source as (

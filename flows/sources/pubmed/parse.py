@@ -1,4 +1,5 @@
-"""Safe, streaming parser for PubMed efetch / baseline XML (``PubmedArticleSet``).
+"""Safe, streaming parser for PubMed efetch / baseline XML (``PubmedArticleSet``), and a landed
+efetch document -> rows of ``raw.pubmed_articles`` (a record needs a PMID or a DOI).
 
 Safety: documents declaring entities are refused before parsing (no billion-laughs), external
 entities and DTDs are never resolved or fetched (no XXE, works offline with the real
@@ -10,6 +11,7 @@ baseline file.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -17,20 +19,18 @@ from io import BytesIO
 from pathlib import Path
 from typing import IO, Any
 
+import orjson
 from lxml import etree
 
 from flows.errors import SourceError
+from flows.sources.base import Parsed, RecordProblem
+from flows.sources.safe_xml import PROLOG_SCAN_BYTES, UnsafeXml, check_prolog
 
 MONTHS = {m: i for i, m in enumerate(
     ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], 1)}
 SEASONS = {"spring": 3, "summer": 6, "fall": 9, "autumn": 9, "winter": 12}
-ENTITY_DECLARATION = re.compile(rb"<!ENTITY", re.IGNORECASE)
-PROLOG_SCAN_BYTES = 64 * 1024
 RECORD_TAGS = ("PubmedArticle", "PubmedBookArticle")
-
-
-class UnsafeXml(SourceError):
-    """The document declares entities or otherwise asks the parser to do something unsafe."""
+__all__ = ["UnsafeXml", "iter_articles", "parse_article", "parse_document", "parse_pub_date"]
 
 
 @dataclass(frozen=True)
@@ -225,25 +225,19 @@ def parse_article(record: etree._Element) -> dict[str, Any]:
     }
 
 
-def _check_prolog(head: bytes, name: str) -> None:
-    if ENTITY_DECLARATION.search(head):
-        raise UnsafeXml(f"{name}: the document declares XML entities; refused (entity expansion "
-                        "and external entities are never processed)")
-
-
 def iter_articles(source: bytes | Path | IO[bytes], name: str = "<xml>") -> Iterator[dict]:
     """Stream parsed articles from a PubmedArticleSet document."""
     if isinstance(source, bytes):
-        _check_prolog(source[:PROLOG_SCAN_BYTES], name)
+        check_prolog(source[:PROLOG_SCAN_BYTES], name)
         stream: Any = BytesIO(source)
     elif isinstance(source, Path):
         opener = gzip.open if source.suffix == ".gz" else open  # baseline files are .xml.gz
         with opener(source, "rb") as handle:
-            _check_prolog(handle.read(PROLOG_SCAN_BYTES), name)
+            check_prolog(handle.read(PROLOG_SCAN_BYTES), name)
         stream = gzip.open(source, "rb") if source.suffix == ".gz" else str(source)  # noqa: SIM115 - closed below
     else:
         head = source.read(PROLOG_SCAN_BYTES)
-        _check_prolog(head, name)
+        check_prolog(head, name)
         stream = _Prefixed(head, source)
     context = etree.iterparse(
         stream,
@@ -289,3 +283,27 @@ class _Prefixed:
             out, self.head = self.head[:size], self.head[size:]
             return out
         return self.rest.read(size)
+
+
+SCALARS = ["pmid", "pmid_version", "record_type", "citation_status", "doi", "pmcid", "title",
+           "vernacular_title", "abstract", "journal_title", "journal_iso_abbreviation", "pub_year",
+           "pub_month", "pub_day", "pub_date_precision", "pub_date_text", "date_revised"]
+LISTS = ["publication_types", "languages", "authors", "mesh_headings", "keywords",
+         "databank_accessions"]
+
+
+def parse_document(document: bytes, name: str) -> Iterator[Parsed | RecordProblem]:
+    """Every article of one landed efetch document as a row (nested fields as JSON text), keyed
+    by PMID, else DOI; an article with neither is a :class:`RecordProblem`. A malformed document
+    raises :class:`SourceError` naming it."""
+    for article in iter_articles(document, name=name):
+        if not article["pmid"] and not article["doi"]:
+            yield RecordProblem("record has neither a PMID nor a DOI",
+                                excerpt=(article.get("title") or "")[:300])
+            continue
+        key = f"pmid:{article['pmid']}" if article["pmid"] else f"doi:{article['doi']}"
+        row = {column: article[column] for column in SCALARS}
+        row.update({column: orjson.dumps(article[column]).decode() for column in LISTS})
+        row["publication_key"] = key
+        row["payload_md5"] = hashlib.md5(orjson.dumps(article)).hexdigest()
+        yield Parsed(key, row)

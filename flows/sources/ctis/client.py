@@ -20,7 +20,7 @@ from flows.sources.http import Limits, PoliteClient, RetryPolicy
 PAGE_SIZE = 100
 
 
-def make_ctis_client(settings: Settings, transport: Any = None) -> PoliteClient:
+def make_client(settings: Settings, transport: Any = None) -> PoliteClient:
     return PoliteClient(
         settings.ctis_base_url, source="ctis", requests_per_second=1.0,
         timeout=settings.http_timeout_seconds,

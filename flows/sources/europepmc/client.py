@@ -10,7 +10,7 @@ from flows.settings import Settings
 from flows.sources.http import Limits, PoliteClient, RetryPolicy
 
 
-def make_europepmc_client(settings: Settings, transport: Any = None) -> PoliteClient:
+def make_client(settings: Settings, transport: Any = None) -> PoliteClient:
     return PoliteClient(
         settings.europepmc_base_url,
         source="europepmc",

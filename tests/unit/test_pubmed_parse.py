@@ -8,7 +8,7 @@ import pytest
 from lxml import etree
 
 from flows.errors import SourceError
-from flows.sources.pubmed_xml import UnsafeXml, iter_articles, parse_pub_date
+from flows.sources.pubmed.parse import UnsafeXml, iter_articles, parse_pub_date
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "pubmed" / "efetch_sample.xml"
 

@@ -1,4 +1,4 @@
-"""WHO ICTRP search-portal exports (XML and CSV) dropped into data/inbox/ictrp/.
+"""WHO ICTRP search-portal exports (XML and CSV) -> one record per trial, with the record check.
 
 Robust to the known quirks: invalid XML character references in ChiCTR records (stripped before
 parsing), ``;``-joined multi-value fields, per-registry date formats, the misspelled
@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from lxml import etree
 
 from flows.errors import SourceError
-from flows.sources.pubmed_xml import ENTITY_DECLARATION
+from flows.sources.base import Parsed, RecordProblem
+from flows.sources.safe_xml import ENTITY_DECLARATION
 
 # XML 1.0 forbids these characters even as references; ChiCTR exports contain them.
 INVALID_CHAR_REFERENCE = re.compile(rb"&#(x0*(?:[0-8bBcCeEfF]|1[0-9a-fA-F])|0*(?:[0-8]|1[1-2]|1[4-9]|2[0-9]|3[01]));")
@@ -131,6 +133,21 @@ def read_export(path: Path, content: bytes | None = None) -> Export:
 
 def parse_export(path: Path) -> Iterator[dict[str, Any]]:
     return iter(read_export(path).records)
+
+
+def check_record(line: bytes) -> Parsed:
+    """One landed export record: it must carry its ``TrialID``; a row the export reader did not
+    trust (``_parse_problem``) or a whole file it refused is rejected with that reason."""
+    record = orjson.loads(line)
+    value = record.get("TrialID")
+    record_id = value.strip() if isinstance(value, str) else None
+    if problem := record.get("_parse_problem"):
+        raise RecordProblem(str(problem), record_id)
+    if not record_id:
+        raise RecordProblem("record has no TrialID")
+    return Parsed(record_id, {"record_id": record_id,
+                              "source_register": record.get("Source_Register"),
+                              "payload": line.decode()})
 
 
 def split_multi(value: str | None) -> list[str]:

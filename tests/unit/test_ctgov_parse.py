@@ -1,11 +1,14 @@
-"""Every bad-record rule of the loader, one case each."""
+"""Every bad-record rule of the ClinicalTrials.gov record check, one case each."""
 
 from __future__ import annotations
+
+from datetime import date
 
 import orjson
 import pytest
 
-from flows.load import RecordProblem, check_study_line
+from flows.sources.base import RecordProblem
+from flows.sources.ctgov.parse import check_study_line
 from tests.fixtures.ctgov_records import REGISTERED_ONLY, study
 
 
@@ -15,9 +18,9 @@ def line(record) -> bytes:
 
 def test_valid_record_passes_and_keeps_payload_verbatim():
     checked = check_study_line(line(REGISTERED_ONLY))
-    assert checked.nct_id == "NCT09999901"
-    assert checked.last_update_post_date == "2025-03-14"
-    assert orjson.loads(checked.payload) == REGISTERED_ONLY
+    assert checked.key == checked.row["nct_id"] == "NCT09999901"
+    assert checked.row["last_update_post_date"] == date(2025, 3, 14)
+    assert orjson.loads(checked.row["payload"]) == REGISTERED_ONLY
 
 
 @pytest.mark.parametrize(
@@ -48,4 +51,4 @@ def test_bad_records_are_named_precisely(raw: bytes, message: str):
 def test_unknown_keys_are_tolerated():
     record = study("NCT09999915")
     record["someNewModule"] = {"x": 1}
-    assert check_study_line(line(record)).nct_id == "NCT09999915"
+    assert check_study_line(line(record)).key == "NCT09999915"

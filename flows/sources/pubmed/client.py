@@ -1,4 +1,5 @@
-"""NCBI E-utilities for PubMed: esearch (history server, date windows) and efetch (XML batches).
+"""NCBI E-utilities for PubMed: esearch (history server, date windows) and efetch (XML batches);
+offline, the same client over the shipped snapshot (``<snapshot>/pubmed/efetch-*.xml``).
 
 The API key is sent as a parameter but never shown: :class:`PoliteClient` redacts it from every
 message, and landing manifests store the query without it.
@@ -9,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
-from flows.errors import SourceError
+import httpx
+import orjson
+
+from flows.errors import BetacellError, SourceError
 from flows.settings import Settings
 from flows.sources.http import Limits, PoliteClient, RetryPolicy
 
@@ -20,7 +25,10 @@ POST_ABOVE_IDS = 200
 TOOL = "betacell"
 
 
-def make_pubmed_client(settings: Settings, transport: Any = None) -> PoliteClient:
+SNAPSHOT_BASE_URL = "http://snapshot.invalid/entrez/eutils"
+
+
+def make_client(settings: Settings, transport: Any = None) -> PoliteClient:
     has_key = settings.ncbi_api_key is not None
     return PoliteClient(
         settings.pubmed_base_url,
@@ -135,3 +143,54 @@ def _raise_for_json_error(content: bytes) -> None:
     head = content[:200].lstrip()
     if head.startswith(b"{") and b'"error"' in head:
         raise SourceError(f"pubmed efetch error: {content[:200].decode('utf-8', 'replace')}")
+
+
+def make_snapshot_client(settings: Settings) -> PoliteClient:
+    """The E-utilities client over the shipped snapshot, so snapshot publications take the live
+    code path."""
+    api = make_client(settings, transport=SnapshotTransport(settings.snapshot_path))
+    api._client.base_url = SNAPSHOT_BASE_URL  # noqa: SLF001 - offline replay
+    api.limiter.per_second = float("inf")
+    return api
+
+
+class SnapshotTransport(httpx.BaseTransport):
+    """Answers esearch (count + history keys) and efetch (retstart/retmax slices) from
+    ``<snapshot>/pubmed/efetch-*.xml``, so snapshot publications take the live code path."""
+
+    def __init__(self, snapshot_dir: Path) -> None:
+        from lxml import etree
+
+        self.root = Path(snapshot_dir) / "pubmed"
+        files = sorted(self.root.glob("efetch-*.xml"))
+        if not files:
+            raise BetacellError(f"no PubMed snapshot at {self.root} (expected efetch-*.xml)")
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
+        self.articles: list[bytes] = []
+        for path in files:
+            tree = etree.parse(str(path), parser)
+            for node in tree.getroot():
+                self.articles.append(etree.tostring(node, encoding="utf-8"))
+        self.header = b'<?xml version="1.0" ?>\n'
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        params = dict(request.url.params)
+        if request.method == "POST":
+            params.update(dict(httpx.QueryParams(request.content.decode())))
+        path = request.url.path
+        if path.endswith("/esearch.fcgi"):
+            body = {"header": {"type": "esearch", "version": "0.3"},
+                    "esearchresult": {"count": str(len(self.articles)), "retmax": "0",
+                                      "retstart": "0", "querykey": "1", "webenv": "SNAPSHOT",
+                                      "idlist": []}}
+            return httpx.Response(200, content=orjson.dumps(body),
+                                  headers={"content-type": "application/json"})
+        if path.endswith("/efetch.fcgi"):
+            start = int(params.get("retstart", "0"))
+            size = int(params.get("retmax", "500"))
+            chunk = b"\n".join(self.articles[start : start + size])
+            return httpx.Response(
+                200, content=self.header + b"<PubmedArticleSet>\n" + chunk + b"\n</PubmedArticleSet>\n",
+                headers={"content-type": "text/xml"},
+            )
+        return httpx.Response(404, text=f"snapshot has no resource {path}")

@@ -1,27 +1,63 @@
-"""ClinicalTrials.gov API v2: query building, page iteration, version probe, bulk archive.
+"""ClinicalTrials.gov API v2: the client (live, or the shipped snapshot served as if it were the
+API), query building, page iteration, version probe, one study by id, the bulk archive.
 
-Transport and parsing only; nothing here knows about DuckDB or the landing layout.
+HTTP only; nothing here knows about DuckDB or the landing layout.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 
-from flows.errors import SourceError
-from flows.sources.http import PoliteClient
+from flows.errors import BetacellError, SourceError
+from flows.settings import Settings
+from flows.sources.http import Limits, PoliteClient, RetryPolicy
 from flows.sources.topic import Topic
 
 STUDIES_PATH = "/studies"
 VERSION_PATH = "/version"
 DOWNLOAD_PATH = "/studies/download"
+SNAPSHOT_BASE_URL = "http://snapshot.invalid/api/v2"
+
+
+def make_client(settings: Settings, source: str, *, bulk: bool = False) -> PoliteClient:
+    """The live API's client, or (``source`` snapshot) the same client over the shipped snapshot,
+    so the offline run takes the production path."""
+    retry = RetryPolicy(
+        max_attempts=settings.http_max_attempts,
+        initial_seconds=settings.http_backoff_initial_seconds,
+        max_seconds=settings.http_backoff_max_seconds,
+    )
+    if source == "snapshot":
+        return PoliteClient(
+            SNAPSHOT_BASE_URL,
+            source="ctgov-snapshot",
+            requests_per_second=float("inf"),
+            retry=retry,
+            transport=SnapshotTransport(settings.snapshot_path),
+        )
+    if source != "live":
+        raise ValueError(f"unknown source {source!r}: use 'snapshot' or 'live'")
+    limits = Limits.from_settings(settings)
+    if bulk:  # the whole-registry archive takes longer than a topic search
+        limits = replace(limits, source_deadline_seconds=settings.bulk_deadline_seconds)
+    return PoliteClient(
+        settings.ctgov_base_url,
+        source="ctgov",
+        requests_per_second=settings.ctgov_requests_per_second,
+        timeout=settings.http_timeout_seconds,
+        retry=retry,
+        limits=limits,
+    )
 
 
 def essie_any(terms: tuple[str, ...]) -> str:
@@ -231,3 +267,78 @@ def iter_archive_studies(zip_path: Path) -> Iterator[tuple[str, bytes]]:
 
 def dumps_study(study: dict[str, Any]) -> bytes:
     return orjson.dumps(study)
+
+
+# -- the shipped snapshot, served as if it were the API --------------------------------------
+RANGE_FILTER = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d{2}-\d{2}),\s*MAX\]")
+
+
+def _field(study: Any, *path: str) -> Any:
+    """A value inside a study, None where any module on the way is absent, null or odd."""
+    for key in path:
+        study = study.get(key) if isinstance(study, dict) else None
+    return study
+
+
+def _last_update(study: dict[str, Any]) -> str:
+    value = _field(study, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")
+    return value if isinstance(value, str) else ""
+
+
+class SnapshotTransport(httpx.BaseTransport):
+    """Only what the offline replay needs: ``/version``, ``/studies`` with ``pageSize``,
+    ``pageToken`` and the ``LastUpdatePostDate`` range filter, ``/studies/{nctId}``."""
+
+    def __init__(self, snapshot_dir: Path) -> None:
+        self.root = Path(snapshot_dir) / "ctgov"
+        version_file = self.root / "version.json"
+        if not version_file.exists():
+            raise BetacellError(
+                f"no ClinicalTrials.gov snapshot at {self.root} (expected version.json and "
+                "studies-*.json); set BETACELL_SNAPSHOT_DIR or use --source live"
+            )
+        self.version = orjson.loads(version_file.read_bytes())
+        self.studies: list[dict[str, Any]] = []
+        for page_file in sorted(self.root.glob("studies-*.json")):
+            self.studies.extend(orjson.loads(page_file.read_bytes())["studies"])
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path.rstrip("/")
+        if path.endswith("/version"):
+            return httpx.Response(200, json=self.version)
+        if path.endswith("/studies"):
+            return self._studies(request)
+        if "/studies/" in path:
+            return self._study(path.rsplit("/", 1)[1])
+        return httpx.Response(404, text=f"snapshot has no resource {path}")
+
+    def _study(self, nct_id: str) -> httpx.Response:
+        for study in self.studies:
+            if _field(study, "protocolSection", "identificationModule", "nctId") == nct_id:
+                return httpx.Response(200, content=orjson.dumps(study),
+                                      headers={"content-type": "application/json"})
+        return httpx.Response(404, json={"message": f"Study {nct_id} not found"})
+
+    def _studies(self, request: httpx.Request) -> httpx.Response:
+        params = request.url.params
+        studies = self.studies
+        if advanced := params.get("filter.advanced"):
+            match = RANGE_FILTER.fullmatch(advanced.strip())
+            if not match:
+                return httpx.Response(400, text=f"snapshot cannot evaluate filter {advanced!r}")
+            since = match.group(1)
+            studies = [s for s in studies if _last_update(s) >= since]
+        page_size = min(int(params.get("pageSize", "10") or 10), 1000) or 10
+        token = params.get("pageToken", "0") or "0"
+        if not token.isdigit() or int(token) > len(studies):  # as the registry answers
+            return httpx.Response(400, text=f"Invalid pageToken '{token}'")
+        offset = int(token)
+        page = studies[offset : offset + page_size]
+        body: dict[str, Any] = {"studies": page}
+        if params.get("countTotal") == "true":
+            body["totalCount"] = len(studies)
+        if offset + page_size < len(studies):
+            body["nextPageToken"] = str(offset + page_size)
+        return httpx.Response(
+            200, content=orjson.dumps(body), headers={"content-type": "application/json"}
+        )
