@@ -3,6 +3,9 @@
 - ``data_dir`` / ``settings``: an isolated data directory per test (fast tests use these).
 - ``pipeline_settings``: the same, ready for a real pipeline run (Prefect test server, dbt's
   partial-parse state seeded so the run does not parse the project from scratch).
+- ``prefect_api``: the session's Prefect server (the test harness's, a real API on a local port,
+  one per test process): CLI subprocesses, workers and the README's ``make run`` record there
+  (``cli_env``) instead of starting a temporary server of their own (~9 s each).
 - ``built_warehouse``: the real pipeline run ONCE per session on the snapshot plus the injected
   fixtures (a registry record with a results section, ICTRP quirk exports); tests that only read
   the warehouse read this one.
@@ -32,7 +35,7 @@ SNAPSHOT_DIR = REPO_DIR / "data" / "snapshot"
 OUTCOMES_DIR = REPO_DIR / "data" / "outcomes"
 REFERENCE_DIR = REPO_DIR.parent / "shared" / "reference"
 FIXTURES = Path(__file__).parent / "fixtures"
-PIPELINE_FIXTURES = {"prefect_harness", "dbt_parse_state", "pipeline_settings",
+PIPELINE_FIXTURES = {"prefect_harness", "prefect_api", "dbt_parse_state", "pipeline_settings",
                      "built_warehouse", "published_copy"}
 
 # The first temporary Prefect server on a fresh machine migrates its database; allow for it.
@@ -82,6 +85,36 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@dataclass(frozen=True)
+class PrefectApi:
+    """The session's Prefect server: its API URL and the folder of its SQLite database."""
+
+    url: str
+    database_dir: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_harness) -> PrefectApi:
+    """The harness's server, for processes of their own (CLI runs, workers, ``make run``)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_DATABASE_CONNECTION_URL
+    from sqlalchemy.engine import make_url
+
+    database = make_url(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()).database
+    return PrefectApi(PREFECT_API_URL.value(), Path(database).parent)
+
+
+def cli_env(prefect_api: PrefectApi, **extra: str) -> dict[str, str]:
+    """The environment of a ``betacell`` subprocess that records on the session's server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_API_URL"] = prefect_api.url
+    env.update(extra)
+    return env
 
 
 def session_dir(tmp_path_factory, name: str) -> Path:
@@ -158,6 +191,15 @@ def inject_studies(snapshot: Path, *records: dict) -> None:
     doc = orjson.loads(path.read_bytes())
     doc["studies"].extend(records)
     path.write_bytes(orjson.dumps(doc))
+
+
+def edit_one_sheet_value(outcomes: Path) -> None:
+    """The smallest change a refresh rebuilds for: one value of the main outcome sheet (only
+    that sheet is landed and loaded again; every other source is skipped as unchanged)."""
+    sheet = outcomes / "published_outcomes.csv"
+    text = sheet.read_text()
+    assert "adults with T1D" in text, "the sheet no longer has the value this edit changes"
+    sheet.write_text(text.replace("adults with T1D", "Adults with T1D", 1))
 
 
 def set_data_timestamp(snapshot: Path, stamp: str) -> None:
