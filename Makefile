@@ -53,9 +53,10 @@ PREFECT_RUN_ENV = $(shell curl -sf --max-time 2 $(PREFECT_URL)/health >/dev/null
 run: $(STAMP)
 	$(PREFECT_RUN_ENV) $(BIN)/betacell run --source snapshot
 
-## test: set up (if needed) and run the whole test suite (what CI runs), one worker per core
+## test: set up (if needed) and run the whole test suite (what CI runs), one worker per core;
+## it ends with the 15 slowest tests (the budget: README "Development")
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --durations=15
 
 ## test-fast: the inner loop: unit, HTTP-client and loader tests, no pipeline run (< 1 minute)
 test-fast: $(STAMP)

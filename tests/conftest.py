@@ -14,12 +14,20 @@
 
 Tests using the pipeline fixtures are marked ``pipeline`` automatically; ``make test-fast``
 deselects them.
+
+The test budget: a test whose own work (its call, not the shared fixtures it sets up) takes more
+than 30 s says why in one line of its docstring, starting ``Why over 30 s:``. The check counts
+CPU seconds of the test process and of the processes it started and waited for (dbt, CLI runs,
+workers), which a loaded machine does not inflate the way it inflates wall time; a test over the
+budget without that line fails, naming the seconds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import resource
 import shutil
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -54,6 +62,38 @@ def pytest_collection_modifyitems(config, items):
     others = [i for i in items if "built_warehouse" not in getattr(i, "fixturenames", ())]
     others.sort(key=lambda i: "pipeline" not in i.keywords)  # slow independent runs first
     items[:] = [i for pair in zip_longest(needs, others) for i in pair if i is not None]
+
+
+SLOW_TEST_CPU_SECONDS = 30.0
+WHY_SLOW = re.compile(r"^\s*Why over 30 s: \S", re.MULTILINE)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that ended and were waited for."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def over_budget(docstring: str | None, seconds: float,
+                limit: float = SLOW_TEST_CPU_SECONDS) -> str | None:
+    """Why a test that took ``seconds`` breaks the budget (None: it does not)."""
+    if seconds <= limit or WHY_SLOW.search(docstring or ""):
+        return None
+    return (f"the test took {seconds:.0f} CPU seconds (budget {limit:.0f} s) and its docstring "
+            f"does not say why: make it cheaper (share the session warehouse, a small change, a "
+            f"dbt unit test) or add one line 'Why over 30 s: <reason>'")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    started, limit = cpu_seconds(), SLOW_TEST_CPU_SECONDS
+    result = yield
+    function = getattr(item, "function", None)
+    if problem := over_budget(getattr(function, "__doc__", None), cpu_seconds() - started,
+                              limit):
+        pytest.fail(problem, pytrace=False)
+    return result
 
 
 def reference_file(name: str) -> Path:

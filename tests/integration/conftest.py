@@ -6,7 +6,13 @@
 - ``s3_server``: ``moto`` in server mode on a free local port, in its own process group, killed
   with the group at the end.
 - ``lake_env``: a fresh lake for one test (its own PostgreSQL database and S3 bucket); the
-  ``BETACELL_LAKE_*`` / ``BETACELL_S3_*`` settings point at it.
+  ``BETACELL_LAKE_*`` / ``BETACELL_S3_*`` settings point at it. For the tests that write.
+- ``published_lake``: THE session's lake, into which one real refresh (of a copy of the session
+  warehouse, ``raw,staging`` included) published, after an earlier snapshot with three trials
+  fewer (for time travel); the settings point at it. For the tests that only read it.
+
+The lake tests run on one xdist worker (``xdist_group("lake")``, ``--dist loadgroup`` in
+``make test``), so PostgreSQL, moto and the session's lake refresh start once.
 
 Where a server cannot start the test is skipped locally and FAILS on CI (CI=true).
 """
@@ -31,6 +37,7 @@ import psutil
 import pytest
 
 from flows.settings import reset_settings_cache
+from tests.conftest import Built, point_at
 
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _counter = itertools.count(1)
@@ -218,16 +225,90 @@ class Lake:
 @pytest.fixture
 def lake_env(postgres_server: Postgres, s3_server: S3, monkeypatch) -> Lake:
     """A fresh lake (PostgreSQL catalog database + S3 bucket) in the environment."""
+    lake = new_lake(postgres_server, s3_server)
+    for key, value in lake_settings(lake).items():
+        monkeypatch.setenv(key, value)
+    reset_settings_cache()
+    yield lake
+    reset_settings_cache()
+
+
+def lake_settings(lake: Lake) -> dict[str, str]:
+    return {"BETACELL_LAKE_CATALOG": lake.catalog, "BETACELL_LAKE_DATA_PATH": lake.data_path,
+            "BETACELL_S3_ENDPOINT": lake.s3.endpoint, "BETACELL_S3_KEY_ID": "test",
+            "BETACELL_S3_SECRET": "test", "BETACELL_S3_REGION": "us-east-1",
+            "BETACELL_S3_URL_STYLE": "path", "BETACELL_S3_USE_SSL": "false"}
+
+
+def new_lake(postgres_server: Postgres, s3_server: S3) -> Lake:
+    """A PostgreSQL catalog database and an S3 bucket of their own."""
     name = f"lake_{os.getpid()}_{next(_counter)}"
     postgres_server.create_database(name)
     bucket = name.replace("_", "-")
     s3_server.create_bucket(bucket)
-    lake = Lake(postgres_server.catalog(name), f"s3://{bucket}/betacell/", bucket, s3_server)
-    for key, value in {"LAKE_CATALOG": lake.catalog, "LAKE_DATA_PATH": lake.data_path,
-                       "S3_ENDPOINT": s3_server.endpoint, "S3_KEY_ID": "test",
-                       "S3_SECRET": "test", "S3_REGION": "us-east-1", "S3_URL_STYLE": "path",
-                       "S3_USE_SSL": "false"}.items():
-        monkeypatch.setenv(f"BETACELL_{key}", value)
+    return Lake(postgres_server.catalog(name), f"s3://{bucket}/betacell/", bucket, s3_server)
+
+
+@dataclass(frozen=True)
+class PublishedLake:
+    """The session's lake and the published data directory its refresh published from."""
+
+    lake: Lake
+    built: Built  # the session warehouse's copy the refresh ran on
+    summary: dict  # the refresh's summary
+    earlier_snapshot_id: int  # a snapshot before the refresh's: dim_trials has 3 rows fewer
+    settings: dict[str, str]  # the environment that points at this lake (and ``built``)
+
+    @property
+    def warehouse(self) -> Path:
+        return self.built.warehouse
+
+
+@pytest.fixture(scope="session")
+def session_lake(postgres_server, s3_server, built_warehouse, prefect_harness,
+                 tmp_path_factory) -> PublishedLake:
+    """Once per session (per xdist worker running lake tests): a copy of the session warehouse
+    published to a fresh lake as an earlier snapshot (three trials fewer), then one real
+    refresh of that copy with ``BETACELL_LAKE_INCLUDE=raw,staging`` publishing into the lake."""
+    import duckdb
+
+    from flows import lake as lake_module
+    from flows.refresh import refresh_warehouse
+    from flows.settings import get_settings
+
+    lake = new_lake(postgres_server, s3_server)
+    built = Built(tmp_path_factory.mktemp("session_lake") / "published", built_warehouse.summary)
+    shutil.copytree(built_warehouse.root, built.root, symlinks=True,
+                    ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp", "summary.json"))
+    env = {**lake_settings(lake), "BETACELL_LAKE_INCLUDE": "raw,staging"}
+    patch = pytest.MonkeyPatch()
+    try:
+        point_at(patch, built.data, built.snapshot, built.outcomes)
+        for key, value in env.items():
+            patch.setenv(key, value)
+        reset_settings_cache()
+        earlier = built.root / "earlier" / "warehouse.duckdb"
+        earlier.parent.mkdir()
+        shutil.copyfile(built.warehouse, earlier)
+        con = duckdb.connect(str(earlier))
+        con.execute("delete from marts.dim_trials where trial_id in "
+                    "(select trial_id from marts.dim_trials order by trial_id limit 3)")
+        con.close()
+        first = lake_module.publish_to_lake(get_settings(), earlier, "earlier-run")
+        summary = refresh_warehouse(source="snapshot")
+        settings = {k: v for k, v in os.environ.items() if k.startswith("BETACELL_")}
+    finally:
+        patch.undo()
+        reset_settings_cache()
+    return PublishedLake(lake, built, summary, first.snapshot_id, settings)
+
+
+@pytest.fixture
+def published_lake(session_lake: PublishedLake, monkeypatch) -> PublishedLake:
+    """The session's lake (and the data directory its refresh published) in the environment.
+    Read it; never write it (a test that writes takes a fresh ``lake_env``)."""
+    for key, value in session_lake.settings.items():
+        monkeypatch.setenv(key, value)
     reset_settings_cache()
-    yield lake
+    yield session_lake
     reset_settings_cache()

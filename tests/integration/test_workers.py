@@ -1,12 +1,11 @@
 """A process worker, started as its own process, picks up a scheduled run of refresh-warehouse
-from a local Prefect server (a real ``prefect server start``) and the result lands in the lake
-(embedded PostgreSQL catalog + moto S3)."""
+from the session's Prefect server (a real API on a local port, shared by the session's CLI
+runs) and the result lands in a lake of its own (embedded PostgreSQL catalog + moto S3)."""
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,39 +15,19 @@ import pytest
 
 from flows import lake
 from flows.settings import get_settings
-from tests.integration.conftest import free_port, wait_until_answering
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("lake")]  # the lake's servers
 
 
 @pytest.fixture
-def prefect_server(tmp_path):
-    """A real Prefect server (own PREFECT_HOME), killed with its process group afterwards."""
-    port = free_port()
+def prefect_server(prefect_api, tmp_path):
+    """The environment of a process on the session's Prefect server (a real API; its own
+    PREFECT_HOME, no BETACELL_* settings)."""
     home = tmp_path / "prefect_home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server",
-                                 "start", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_until_answering(f"{url}/health", proc, log, 180, "prefect server")
-        yield {**env, "PREFECT_API_URL": url}
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BETACELL_"))}
+    return env | {"PREFECT_HOME": str(home), "PREFECT_API_URL": prefect_api.url,
+                  "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
 
 
 DEPLOY = """
@@ -75,6 +54,8 @@ asyncio.run(main())
 
 def test_a_process_worker_runs_a_scheduled_refresh_into_the_lake(published_copy, lake_env,
                                                                     prefect_server, tmp_path):
+    """Why over 30 s: a worker process starts a flow-run process that rebuilds (a run with a
+    lake always rebuilds) and publishes into the lake."""
     def run(args: list[str], env: dict, timeout: int = 120) -> str:
         done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=timeout)
@@ -88,7 +69,7 @@ def test_a_process_worker_runs_a_scheduled_refresh_into_the_lake(published_copy,
     out = run([sys.executable, "-c", DEPLOY, json.dumps(betacell_env)], prefect_server)
     flow_run_id = json.loads(out.strip().splitlines()[-1])["flow_run_id"]
 
-    worker_env = {k: v for k, v in prefect_server.items() if not k.startswith("BETACELL_")}
+    worker_env = prefect_server  # the worker's own environment has no BETACELL_*
     started = time.monotonic()
     run([prefect, "worker", "start", "--pool", "betacell-test", "--run-once"], worker_env,
         timeout=600)
