@@ -98,15 +98,28 @@ def test_superset_reflects_every_mart_as_its_contract_says(built_warehouse):
 
 
 def test_superset_style_reflection_keeps_working_while_a_refresh_publishes(published_copy,
-                                                                           tmp_path):
-    """A BI process reflects the published warehouse in a loop while a refresh rebuilds (one
-    changed sheet value: the whole dbt build, gates and publish) and switches versions."""
+                                                                           tmp_path, monkeypatch):
+    """A BI process reflects the published warehouse while a refresh rebuilds (one changed
+    sheet value: the whole dbt build, gates and publish) and switches versions; from just before
+    the publish it reflects round after round, until after the switch.
+
+    Why over 30 s: a rebuild and publish, and a BI process reflecting all along."""
+    import flows.refresh
+
     settings = published_copy
     before = published_version(settings)
     edit_one_sheet_value(settings.outcomes_path)
-    out, stop = tmp_path / "bi.json", tmp_path / "stop"
+    out, stop, go = tmp_path / "bi.json", tmp_path / "stop", tmp_path / "go"
+    real_publish = flows.refresh.publish
+
+    def publish_while_reflected(*args, **kwargs):
+        go.touch()  # the reader goes from one round a second to back-to-back rounds
+        time.sleep(2)
+        return real_publish(*args, **kwargs)
+
+    monkeypatch.setattr(flows.refresh, "publish", publish_while_reflected)
     url = f"duckdb+betacell:///{settings.warehouse_path}"
-    reader = subprocess.Popen([sys.executable, str(LOOP), url, str(out), str(stop)])
+    reader = subprocess.Popen([sys.executable, str(LOOP), url, str(out), str(stop), str(go)])
     try:
         time.sleep(3)
         summary = refresh_warehouse(source="snapshot")  # loads the sheet, dbt, gates, publishes
@@ -117,7 +130,7 @@ def test_superset_style_reflection_keeps_working_while_a_refresh_publishes(publi
         reader.wait(timeout=300)
     result = json.loads(out.read_text())
     assert result["error_count"] == 0, result["errors"]
-    assert result["rounds"] >= 3
+    assert result["rounds"] >= 3 and result["rounds_after_go"] >= 2
     assert len(result["versions"]) >= 2  # it read the old version, then the new one
 
 

@@ -118,6 +118,7 @@ def check_facts_against_reference(path) -> None:
 
 
 def test_a_rerun_with_nothing_new_neither_rebuilds_nor_republishes(published_copy):
+    """Why over 30 s: after the no-op rerun, one rebuild for one changed sheet value."""
     settings = published_copy
     before = (settings.data_path / "current").readlink()
     second = refresh_warehouse(source="snapshot")
