@@ -64,6 +64,40 @@ def pytest_collection_modifyitems(config, items):
     items[:] = [i for pair in zip_longest(needs, others) for i in pair if i is not None]
 
 
+# Test modules whose tests share a session fixture that is costly to make run on one xdist
+# worker, so it is made once and no worker waits on another's file lock: the lake (PostgreSQL,
+# moto and one refresh), the live CLI run, the evidence traps build, the README's blocks, the
+# dbt docs site. (pytest-xdist's own xdist_group mark does not group with pytest 9.2:
+# pytest-xdist issue #1386.)
+SAME_WORKER = {
+    "lake": ("tests/integration/test_lake.py", "tests/integration/test_workers.py"),
+    "live": ("tests/integration/test_live_corpus.py",),
+    "traps": ("tests/integration/test_evidence_traps.py",),
+    "readme": ("tests/integration/test_readme.py",),
+    "docs": ("tests/integration/test_dbt_docs.py",),
+}
+
+
+def worker_group(nodeid: str) -> str:
+    """The unit pytest-xdist hands to one worker: the test's group, or the test alone."""
+    path = nodeid.split("::", 1)[0]
+    return next((group for group, paths in SAME_WORKER.items() if path in paths), nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`-n`'s default distribution (load), with the SAME_WORKER groups kept together."""
+    if config.getvalue("dist") != "load":
+        return None  # an explicit --dist keeps its own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupedLoadScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return GroupedLoadScheduling(config, log)
+
+
 SLOW_TEST_CPU_SECONDS = 30.0
 WHY_SLOW = re.compile(r"^\s*Why over 30 s: \S", re.MULTILINE)
 

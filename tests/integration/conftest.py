@@ -11,8 +11,8 @@
   warehouse, ``raw,staging`` included) published, after an earlier snapshot with three trials
   fewer (for time travel); the settings point at it. For the tests that only read it.
 
-The lake tests run on one xdist worker (``xdist_group("lake")``, ``--dist loadgroup`` in
-``make test``), so PostgreSQL, moto and the session's lake refresh start once.
+The lake tests run on one xdist worker (``SAME_WORKER`` in ``tests/conftest.py``), so
+PostgreSQL, moto and the session's lake refresh start once.
 
 Where a server cannot start the test is skipped locally and FAILS on CI (CI=true).
 """

@@ -26,8 +26,7 @@ from flows.settings import REPO_DIR, get_settings, reset_settings_cache
 from tests.conftest import inject_studies
 from tests.helpers import query
 
-# one worker runs every lake test: PostgreSQL, moto and the session's lake refresh start once
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("lake")]
+pytestmark = pytest.mark.integration  # one xdist worker runs them all (tests/conftest.py)
 WRITER = Path(__file__).with_name("lake_writer.py")
 
 

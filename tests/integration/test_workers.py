@@ -16,7 +16,7 @@ import pytest
 from flows import lake
 from flows.settings import get_settings
 
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("lake")]  # the lake's servers
+pytestmark = pytest.mark.integration  # on the lake tests' xdist worker (tests/conftest.py)
 
 
 @pytest.fixture

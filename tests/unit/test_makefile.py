@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -103,7 +102,7 @@ def test_make_run_uses_a_temporary_server_when_none_answers():
     assert "PREFECT_API_URL" not in command and "betacell run --source snapshot" in command
 
 
-def test_make_test_shows_the_slowest_tests_and_keeps_the_lake_tests_on_one_worker(tmp_path):
+def test_make_test_shows_the_slowest_tests(tmp_path):
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin" / "python").symlink_to(sys.executable)
@@ -113,5 +112,3 @@ def test_make_test_shows_the_slowest_tests_and_keeps_the_lake_tests_on_one_worke
     os.utime(stamp, (later, later))  # newer than pyproject.toml: nothing to install
     command = make("-n", "test", f"VENV={venv}").stdout
     assert "pytest -n auto --durations=15" in command
-    pyproject = tomllib.loads((REPO_DIR / "pyproject.toml").read_text())
-    assert "--dist loadgroup" in pyproject["tool"]["pytest"]["ini_options"]["addopts"]

@@ -1,5 +1,6 @@
-"""The test budget (tests/conftest.py): a test over 30 CPU seconds without a one-line reason in
-its docstring fails; with the reason, or under the budget, it passes."""
+"""How the suite runs (tests/conftest.py): the budget (a test over 30 CPU seconds without a
+one-line reason in its docstring fails; with the reason, or under the budget, it passes) and the
+tests pytest-xdist keeps on one worker."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 
 import tests.conftest as conftest
+from flows.settings import REPO_DIR
 
 
 def slow_with_reason():
@@ -53,3 +55,13 @@ def test_the_hook_fails_a_test_over_the_budget_that_does_not_say_why(monkeypatch
         with pytest.raises(StopIteration):
             hook.send(None)
     assert time.monotonic() - started < 5
+
+
+def test_the_tests_of_a_shared_session_fixture_go_to_one_worker():
+    for group, paths in conftest.SAME_WORKER.items():
+        for path in paths:
+            assert (REPO_DIR / path).is_file(), f"{group}: {path} is gone (renamed?)"
+            assert conftest.worker_group(f"{path}::test_x") == group
+            assert conftest.worker_group(f"{path}::test_y[param-1]") == group
+    other = "tests/integration/test_pipeline.py::test_a_rerun"
+    assert conftest.worker_group(other) == other  # every other test is a unit of its own
