@@ -8,8 +8,9 @@
 - ``lake_env``: a fresh lake for one test (its own PostgreSQL database and S3 bucket); the
   ``BETACELL_LAKE_*`` / ``BETACELL_S3_*`` settings point at it. For the tests that write.
 - ``published_lake``: THE session's lake, into which one real refresh (of a copy of the session
-  warehouse, ``raw,staging`` included) published, after an earlier snapshot with three trials
-  fewer (for time travel); the settings point at it. For the tests that only read it.
+  warehouse, ``raw,staging`` included; run by a Prefect process worker) published, after an
+  earlier snapshot with three trials fewer (for time travel); the settings point at it. For the
+  tests that only read it.
 
 The lake tests run on one xdist worker (``SAME_WORKER`` in ``tests/conftest.py``), so
 PostgreSQL, moto and the session's lake refresh start once.
@@ -255,8 +256,9 @@ class PublishedLake:
 
     lake: Lake
     built: Built  # the session warehouse's copy the refresh ran on
-    summary: dict  # the refresh's summary
+    flow_run: dict  # the refresh: flow_run_id, state, message, worker_seconds
     earlier_snapshot_id: int  # a snapshot before the refresh's: dim_trials has 3 rows fewer
+    version_before: str  # the copy's published version before the refresh
     settings: dict[str, str]  # the environment that points at this lake (and ``built``)
 
     @property
@@ -265,29 +267,32 @@ class PublishedLake:
 
 
 @pytest.fixture(scope="session")
-def session_lake(postgres_server, s3_server, built_warehouse, prefect_harness,
+def session_lake(postgres_server, s3_server, built_warehouse, prefect_api,
                  tmp_path_factory) -> PublishedLake:
-    """Once per session (per xdist worker running lake tests): a copy of the session warehouse
-    published to a fresh lake as an earlier snapshot (three trials fewer), then one real
-    refresh of that copy with ``BETACELL_LAKE_INCLUDE=raw,staging`` publishing into the lake."""
+    """Once per session (the lake tests share one xdist worker): a copy of the session warehouse
+    published to a fresh lake as an earlier snapshot (three trials fewer), then ONE real refresh
+    of that copy with ``BETACELL_LAKE_INCLUDE=raw,staging``, scheduled on the session's Prefect
+    server and run by a process worker (``worker_run``), publishing into the lake."""
     import duckdb
 
     from flows import lake as lake_module
-    from flows.refresh import refresh_warehouse
+    from flows.publish import published_version
     from flows.settings import get_settings
+    from tests.integration.worker_run import run_by_worker
 
     lake = new_lake(postgres_server, s3_server)
-    built = Built(tmp_path_factory.mktemp("session_lake") / "published", built_warehouse.summary)
+    work = tmp_path_factory.mktemp("session_lake")
+    built = Built(work / "published", built_warehouse.summary)
     shutil.copytree(built_warehouse.root, built.root, symlinks=True,
                     ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp", "summary.json"))
-    env = {**lake_settings(lake), "BETACELL_LAKE_INCLUDE": "raw,staging"}
     patch = pytest.MonkeyPatch()
     try:
         point_at(patch, built.data, built.snapshot, built.outcomes)
-        for key, value in env.items():
+        for key, value in {**lake_settings(lake), "BETACELL_LAKE_INCLUDE": "raw,staging"}.items():
             patch.setenv(key, value)
         reset_settings_cache()
-        earlier = built.root / "earlier" / "warehouse.duckdb"
+        settings = {k: v for k, v in os.environ.items() if k.startswith("BETACELL_")}
+        earlier = work / "earlier" / "warehouse.duckdb"
         earlier.parent.mkdir()
         shutil.copyfile(built.warehouse, earlier)
         con = duckdb.connect(str(earlier))
@@ -295,12 +300,13 @@ def session_lake(postgres_server, s3_server, built_warehouse, prefect_harness,
                     "(select trial_id from marts.dim_trials order by trial_id limit 3)")
         con.close()
         first = lake_module.publish_to_lake(get_settings(), earlier, "earlier-run")
-        summary = refresh_warehouse(source="snapshot")
-        settings = {k: v for k, v in os.environ.items() if k.startswith("BETACELL_")}
+        before = published_version(get_settings())
     finally:
         patch.undo()
         reset_settings_cache()
-    return PublishedLake(lake, built, summary, first.snapshot_id, settings)
+    flow_run = run_by_worker(prefect_api.url, settings, work, "betacell-lake")
+    assert flow_run["state"] == "COMPLETED", f"the session lake's refresh failed: {flow_run}"
+    return PublishedLake(lake, built, flow_run, first.snapshot_id, before, settings)
 
 
 @pytest.fixture
