@@ -8,6 +8,8 @@ st.set_page_config(page_title="Betacell", page_icon="🧬", layout="wide")
 
 from dashboards import data  # noqa: E402 - after set_page_config
 
+data.use_the_page_width()
+
 st.title("Betacell — stem-cell therapies for diabetes")
 st.caption("Evidence warehouse: registry records, publications and outcomes, with the source of "
            "every number. Estimates are labelled as such; 'not reported' is never shown as zero.")
@@ -26,9 +28,9 @@ sources = data.mart("source_status")
 stale = sources[sources["is_stale"]]
 if not stale.empty:
     st.error("Stale: " + "; ".join(f"{r.source_label} ({r.last_error})" for r in stale.itertuples()))
-st.dataframe(sources[["source_label", "is_stale", "last_loaded_at", "last_attempt_at",
-                      "source_data_timestamp", "records_loaded"]],
-             hide_index=True, width="stretch")
+shown = sources[["source_label", "is_stale", "last_loaded_at", "last_attempt_at",
+                  "source_data_timestamp", "records_loaded"]]
+st.dataframe(shown, hide_index=True, width="stretch", column_config=data.column_config(shown))
 if published := data.published_at():
     st.caption(f"Published {published}")
 
@@ -39,4 +41,8 @@ if changes.empty:
 else:
     summary = changes.groupby("change_type").size().rename("count").reset_index()
     st.dataframe(summary, hide_index=True, width="content")
-    st.dataframe(changes.head(200), hide_index=True, width="stretch")
+    shown = changes.head(200)
+    leading = [c for c in ("change_type", "entity_type", "entity_id", "changed_at")
+               if c in shown.columns]
+    st.dataframe(shown[leading + [c for c in shown.columns if c not in leading]],
+                 hide_index=True, width="stretch", column_config=data.column_config(shown))

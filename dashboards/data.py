@@ -17,7 +17,18 @@ import duckdb
 import pandas as pd
 import streamlit as st
 
+from dashboards.presentation import class_colours, class_labels
 from flows.settings import get_settings
+
+# Streamlit's wide layout keeps 5rem on each side of the page: wide tables need that room.
+NARROW_MARGINS = """<style>
+[data-testid="stMainBlockContainer"] {padding-left: 2rem; padding-right: 2rem;}
+</style>"""
+
+
+def use_the_page_width() -> None:
+    """Call once per page, after st.set_page_config."""
+    st.html(NARROW_MARGINS)
 
 
 def marts_dir() -> Path:
@@ -32,9 +43,20 @@ def _mtime(path: Path) -> float:
 def _read_parquet(path: str, mtime: float) -> pd.DataFrame:
     con = duckdb.connect()
     try:
-        return con.execute("select * from read_parquet(?)", [path]).df()
+        frame = con.execute("select * from read_parquet(?)", [path]).df()
+        kinds = con.execute("select column_name, column_type from "
+                            "(describe select * from read_parquet(?))", [path]).fetchall()
     finally:
         con.close()
+    return dates_as_dates(frame, [name for name, kind in kinds if kind == "DATE"])
+
+
+def dates_as_dates(frame: pd.DataFrame, date_columns: list[str]) -> pd.DataFrame:
+    """DATE columns arrive as midnight timestamps ('2010-08-01 00:00:00'): make them dates."""
+    for column in date_columns:
+        frame[column] = pd.to_datetime(frame[column]).dt.date.astype(object)
+        frame[column] = frame[column].where(frame[column].notna(), None)
+    return frame
 
 
 def mart(name: str) -> pd.DataFrame:
@@ -44,6 +66,26 @@ def mart(name: str) -> pd.DataFrame:
         st.error(f"{path} is not published yet: run `make run` first.")
         st.stop()
     return _read_parquet(str(path), _mtime(path))
+
+
+def column_config(frame: pd.DataFrame, **overrides) -> dict:
+    """Streamlit column settings: timestamps to the minute in UTC, dates as dates; then the
+    page's own settings."""
+    config: dict = {}
+    for column in frame.columns:
+        if pd.api.types.is_datetime64_any_dtype(frame[column]):
+            config[column] = st.column_config.DatetimeColumn(
+                format="YYYY-MM-DD HH:mm [UTC]", timezone="UTC")
+    return {**config, **overrides}
+
+
+def therapy_class_colours() -> dict[str, str]:
+    """The one class -> colour map of every page (seed therapy_classes via dim_therapies)."""
+    return class_colours(mart("dim_therapies"))
+
+
+def therapy_class_labels() -> dict[str, str]:
+    return class_labels(mart("dim_therapies"))
 
 
 def published_at() -> str | None:

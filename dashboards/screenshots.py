@@ -18,9 +18,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "dashboards" / "screenshots"
-PAGES = {"overview": "", "comparison": "Therapy_comparison", "landscape": "Trial_landscape",
-         "safety": "Safety", "publications": "Publications", "reporting": "Results_reporting",
-         "quality": "Data_quality"}
+PAGES = {"overview": "", "comparison": "Therapy_comparison",
+         # a pooled view (three cohorts: a diamond and a prediction interval), linked by its ids
+         "comparison_pooled": "Therapy_comparison?outcome=insulin_independence&definition=ii_ever"
+                              "&diabetes_type=T1D&window=last_followup",
+         "landscape": "Trial_landscape", "safety": "Safety", "publications": "Publications",
+         "reporting": "Results_reporting", "quality": "Data_quality",
+         "prisma": "PRISMA_flow", "changed": "What_changed"}
 # Debian chromium, driven by playwright (no browser download); flags for a closed network
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
@@ -76,7 +80,7 @@ def main() -> None:
                 # wait until the script run is over: no "Running" indicator, content drawn
                 page.wait_for_selector("[data-testid='stAppViewContainer']", timeout=60000)
                 page.get_by_role("button", name="Stop").wait_for(state="hidden", timeout=120000)
-                if name in {"comparison", "landscape", "safety", "publications"}:
+                if name.startswith(("comparison", "landscape", "safety", "publications")):
                     page.wait_for_selector(".js-plotly-plot", timeout=60000)
                 page.wait_for_timeout(2500)  # let plotly finish drawing
                 # Streamlit scrolls inside its own container, so the document is only as tall

@@ -76,6 +76,38 @@ def duckdb_type_to_sqlalchemy(data_type: str) -> sqltypes.TypeEngine:
     return scalar() if scalar is not None else sqltypes.NullType()
 
 
+class KeyColumns(set):
+    """A primary key's columns, in key order: a sequence to SQLAlchemy and to any caller (it
+    iterates, indexes and compares equal to a list in that order), and a set to Superset.
+
+    Superset (checked with 6.1) passes every value of ``get_pk_constraint`` through its JSON
+    converter and keeps None for what it cannot convert: a plain list of column names is
+    dropped there, a set is kept as a list (built by iterating, so in key order)."""
+
+    def __init__(self, columns: Any) -> None:
+        self._order = list(dict.fromkeys(columns))
+        super().__init__(self._order)
+
+    def __iter__(self):
+        return iter(self._order)
+
+    def __getitem__(self, index: int) -> str:
+        return self._order[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list | tuple):
+            return self._order == list(other)
+        return super().__eq__(other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like set
+
+    def __repr__(self) -> str:  # prints as the list of columns it stands for
+        return repr(self._order)
+
+
 class BetacellDuckDBDialect(DuckDBEngineDialect):
     """duckdb-engine with reflection read from DuckDB's catalog functions."""
 
@@ -166,9 +198,9 @@ class BetacellDuckDBDialect(DuckDBEngineDialect):
     def get_pk_constraint(self, connection, table_name, schema=None, **kw) -> dict[str, Any]:
         rows = self._constraints(connection, table_name, schema, "PRIMARY KEY")
         if not rows:
-            return {"constrained_columns": [], "name": None}
+            return {"constrained_columns": KeyColumns([]), "name": None}
         name, columns, *_ = rows[0]
-        return {"constrained_columns": list(columns), "name": name}
+        return {"constrained_columns": KeyColumns(columns), "name": name}
 
     def get_unique_constraints(self, connection, table_name, schema=None, **kw) -> list[dict]:
         rows = self._constraints(connection, table_name, schema, "UNIQUE")

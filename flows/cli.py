@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
-import traceback
 from datetime import date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -45,18 +46,61 @@ def _prefect_defaults(verbose: bool) -> None:
 
 def _fail(exc: BaseException, debug: bool) -> None:
     from flows.errors import BetacellError
+    from flows.redaction import format_exception, mask_exception, redact
 
+    mask_exception(exc)
     if debug:
-        traceback.print_exception(exc)
+        sys.stderr.write(format_exception(exc))
     elif isinstance(exc, BetacellError):
         err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
     else:
         err_console.print(
-            f"[bold red]Unexpected error:[/] {type(exc).__name__}: {exc}. "
+            f"[bold red]Unexpected error:[/] {type(exc).__name__}: {redact(exc)}. "
             "Rerun with --debug for the traceback.",
             highlight=False,
         )
     raise typer.Exit(1)
+
+
+class _NoTracebacks(logging.Filter):
+    """On the terminal, Prefect's records that carry a traceback are left out: the run ends
+    with one paragraph of its own, and the log file keeps the whole record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.exc_info and "Traceback (most recent call last)" not in str(record.msg)
+
+
+def _quiet_prefect_console(log_file: Path | None) -> None:
+    """CLI runs without --debug: Prefect's exception logging goes to ``log_file`` only (every
+    record of the run is written there, secrets masked), not to the terminal."""
+    from flows.redaction import RedactingFilter
+
+    root = logging.getLogger()
+    for logger in [root] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                            if isinstance(lg, logging.Logger)]:
+        for handler in logger.handlers:
+            if type(handler).__name__ == "PrefectConsoleHandler":
+                handler.addFilter(_NoTracebacks())
+    if log_file is None:
+        return
+    try:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+    except OSError:
+        return  # an unwritable data directory has its own error; the terminal still says it
+    handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-7s | %(name)s - "
+                                           "%(message)s"))
+    handler.addFilter(RedactingFilter())
+    for name in ("prefect", "flows"):
+        logging.getLogger(name).addHandler(handler)
+
+
+def _alert_configuration_error(exc: BaseException) -> None:
+    """A configuration error stops the run before the flow (and its failure hook) starts:
+    alert from here, best effort."""
+    from flows.report import alert_without_a_run
+
+    alert_without_a_run(f"Betacell refresh did not start: {exc}")
 
 
 class RichReporter:
@@ -114,11 +158,16 @@ def run(
     from flows.settings import get_settings
 
     try:
-        check_configuration(get_settings(), source.value)  # before any server or download starts
+        settings = get_settings()
+        check_configuration(settings, source.value)  # before any server or download starts
     except Exception as exc:  # noqa: BLE001 - one clear paragraph for the user
+        _alert_configuration_error(exc)
         _fail(exc, debug)
     try:
         from flows.refresh import refresh_warehouse
+
+        if not debug:
+            _quiet_prefect_console(settings.data_path / "logs" / "refresh.log")
 
         with Progress(
             SpinnerColumn(),
@@ -151,13 +200,22 @@ def _print_summary(summary: dict) -> None:
     for name in summary.get("stale_sources", []):
         console.print(f"[red]{name} failed; its last good data stay (stale):[/] "
                       f"{summary['sources'][name]['message']}", highlight=False)
+    for warning in summary.get("warnings", []):
+        console.print(f"[yellow]Warning:[/] {warning}", highlight=False)
     if summary.get("unresolved_references"):
         listed = ", ".join(u["registry_id"] for u in summary["unresolved_references"][:10])
         console.print(f"[yellow]{len(summary['unresolved_references'])} referenced trial id(s) "
                       f"could not be resolved[/] ({listed}…); see marts.unresolved_references",
                       highlight=False)
+    if quarantined := summary.get("quarantined"):
+        console.print(f"[red]{len({q['record_id'] for q in quarantined})} record(s) quarantined[/]"
+                      " (their results rows are kept out of the marts; the rest is published):",
+                      highlight=False)
+        for q in quarantined:
+            console.print(f"  {q['record_id']} ({q['source']}): {q['check_name']} "
+                          f"[{(q.get('offending_values') or '')[:160]}]", highlight=False)
     for sheet in summary.get("outcome_sheets", []):
-        if sheet["status"] == "rejected":
+        if sheet["status"] in {"rejected", "still_rejected"}:
             console.print(f"[red]Outcome sheet {sheet['sheet']} rejected:[/] {sheet['message']}")
         else:
             console.print(f"Outcome sheet {sheet['sheet']}: {sheet['status']} "
@@ -238,12 +296,33 @@ def _print_status(con, path) -> None:
     ).fetchall():
         runs.add_row(*["" if v is None else str(v) for v in row])
     console.print(runs)
+    _print_quarantine(con)
     counts = Table(title="Tables")
     counts.add_column("table")
     counts.add_column("rows", justify="right")
     for name, rows in table_counts(con).items():
         counts.add_row(name, f"{rows:,}")
     console.print(counts)
+
+
+def _print_quarantine(con) -> None:
+    """Records quarantined in the published version (marts.quarantined_records)."""
+    if not con.execute("select count(*) from information_schema.tables where table_schema = "
+                       "'marts' and table_name = 'quarantined_records'").fetchone()[0]:
+        return
+    rows = con.execute("select record_id, source, check_name, detected_by, first_seen_at, "
+                       "offending_values from marts.quarantined_records "
+                       "order by record_id, check_name").fetchall()
+    if not rows:
+        console.print("Quarantined records: none")
+        return
+    table = Table(title=f"[red]QUARANTINED[/] records ({len({r[0] for r in rows})}): their "
+                        "results rows are kept out of the marts")
+    for column in ("record", "source", "check", "found by", "first seen", "offending values"):
+        table.add_column(column)
+    for record_id, source, check, by, first_seen, values in rows:
+        table.add_row(record_id, source, check, by, _when(first_seen), (values or "")[:160])
+    console.print(table)
 
 
 def _when(value) -> str:
@@ -295,6 +374,41 @@ def docs(
         pass
     finally:
         server.server_close()
+
+
+class ExportFormat(StrEnum):
+    metafor = "metafor"
+    revman = "revman"
+    csv = "csv"
+
+
+@app.command()
+def export(
+    comparison: Annotated[str, typer.Option(
+        help="A comparison_id of marts.therapy_outcome_comparison, or column=value pairs "
+             "separated by commas (e.g. outcome=insulin_independence,is_headline=true)")],
+    format: Annotated[ExportFormat, typer.Option(  # noqa: A002 - the option's name
+        "--format", help="metafor (escalc/rma CSV), revman (dichotomous data) or csv (all)")
+    ] = ExportFormat.csv,
+    output: Annotated[str | None, typer.Option(help="Write here (default: standard output)")
+                      ] = None,
+    debug: Annotated[bool, typer.Option("--debug")] = False,
+) -> None:
+    """The study-level rows behind published estimates (cohort, events, n, definition, window,
+    source ids), in the layout metafor, RevMan or a spreadsheet imports."""
+    from pathlib import Path
+
+    from flows.export import export_comparison, write_export
+    from flows.settings import get_settings
+
+    try:
+        exported = export_comparison(get_settings(), comparison, format.value)
+        write_export(exported, Path(output) if output else None)
+    except Exception as exc:  # noqa: BLE001 - one clear paragraph for the user
+        _fail(exc, debug)
+    if output:
+        console.print(f"{exported.cohorts} cohort row(s) behind {len(exported.comparison_ids)} "
+                      f"estimate(s) written to {output} ({format.value})")
 
 
 @app.command()

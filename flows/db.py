@@ -90,7 +90,8 @@ create table if not exists raw.outcome_sheet_versions (
 
 create table if not exists raw.outcome_sheet_rows (
     study_id varchar, first_author varchar, year integer, journal varchar, pmid varchar,
-    doi varchar, source_url varchar, trial_id varchar, design varchar, randomized varchar,
+    doi varchar, source_url varchar, other_source_urls varchar, trial_id varchar,
+    design varchar, randomized varchar,
     diabetes_type varchar, population_note varchar, therapy_class_as_reported varchar,
     cell_source varchar, donor_type varchar, route varchar, dose varchar,
     immunosuppression varchar, arm varchar, n_arm integer, n_arm_as_reported varchar, followup_months double,
@@ -99,7 +100,7 @@ create table if not exists raw.outcome_sheet_rows (
     unit varchar, unit_as_reported varchar, n_events integer, n_total integer, ci_low double,
     ci_high double, verified varchar, source varchar, source_row integer,
     sheet_sha256 varchar not null, sheet_file varchar not null, run_id varchar not null,
-    loaded_at timestamptz not null
+    loaded_at timestamptz not null, risk_of_bias varchar, risk_of_bias_tool varchar
 );
 
 create table if not exists raw.ictrp_trials (
@@ -132,10 +133,55 @@ create table if not exists raw.reference_checks (
     checked_at    timestamptz not null
 );
 
+create table if not exists raw.quarantine_requests (
+    source          varchar not null,    -- records the mart gate traced failing rows to
+    record_id       varchar not null,
+    record_version  varchar,             -- the version quarantined (ctgov: payload_md5)
+    check_name      varchar not null,
+    offending_values varchar,
+    refresh_id      varchar not null,
+    requested_at    timestamptz not null
+);
+
 create table if not exists raw.refreshes (
     refresh_id  varchar not null,    -- one row per refresh that built the warehouse
     started_at  timestamptz not null,
     mode        varchar
+);
+
+-- The published version a build is compared with (marts.evidence_changes), copied from the
+-- build copy's marts before dbt replaces them (flows/digest.py); empty before the first publish
+create table if not exists raw.previous_version (
+    version_id   varchar not null,
+    published_at timestamptz,
+    copied_at    timestamptz not null
+);
+
+create table if not exists raw.previous_version_comparisons (
+    comparison_id    varchar not null,
+    therapy_label    varchar,
+    outcome          varchar,
+    definition_label varchar,
+    window_label     varchar,
+    diabetes_type    varchar,
+    is_headline      boolean,
+    k_cohorts        integer,
+    n_participants   integer,
+    n_events         integer,
+    estimate         double,
+    ci_low           double,
+    ci_high          double,
+    certainty        varchar,
+    outcome_fact_ids varchar[]
+);
+
+create table if not exists raw.previous_version_trials (
+    trial_id             varchar not null,
+    brief_title          varchar,
+    therapy_class        varchar,
+    overall_status       varchar,
+    has_results          boolean,
+    is_overdue_12_months boolean
 );
 
 create table if not exists raw.ingest_runs (
@@ -184,6 +230,9 @@ def sql_literal(text: str) -> str:
 RAW_MIGRATIONS = (
     "alter table raw.ingest_runs add column if not exists topic_fingerprint varchar",
     "alter table raw.outcome_sheet_rows add column if not exists outcome_definition varchar",
+    "alter table raw.outcome_sheet_rows add column if not exists risk_of_bias varchar",
+    "alter table raw.outcome_sheet_rows add column if not exists risk_of_bias_tool varchar",
+    "alter table raw.outcome_sheet_rows add column if not exists other_source_urls varchar",
 )
 
 

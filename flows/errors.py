@@ -18,11 +18,15 @@ class BetacellError(RuntimeError):
 class SourceError(BetacellError):
     """A source answered with something we cannot use (HTTP error, bad archive, bad payload).
 
-    ``transient`` is True when trying again later may help (timeouts, 429, 5xx)."""
+    ``transient`` is True when trying again later may help (timeouts, 429, 5xx); ``status`` is
+    the HTTP status of a refused request (e.g. 400 for a page token the server no longer takes).
+    """
 
-    def __init__(self, message: str, *, transient: bool = False) -> None:
+    def __init__(self, message: str, *, transient: bool = False, status: int | None = None,
+                 ) -> None:
         super().__init__(message)
         self.transient = transient
+        self.status = status
 
 
 class LoadRejected(BetacellError):

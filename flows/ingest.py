@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from itertools import islice
 from pathlib import Path
@@ -45,9 +45,10 @@ class IngestOutcome:
     resumed_from_page: int | None = None
     skipped_reason: str | None = None
     started_at: Any = field(default_factory=utc_now)
+    warnings: list[str] = field(default_factory=list)  # said in the run summary
 
 
-def make_ctgov_client(settings: Settings, source: str) -> PoliteClient:
+def make_ctgov_client(settings: Settings, source: str, *, bulk: bool = False) -> PoliteClient:
     retry = RetryPolicy(
         max_attempts=settings.http_max_attempts,
         initial_seconds=settings.http_backoff_initial_seconds,
@@ -63,14 +64,16 @@ def make_ctgov_client(settings: Settings, source: str) -> PoliteClient:
         )
     if source != "live":
         raise ValueError(f"unknown source {source!r}: use 'snapshot' or 'live'")
+    limits = Limits.from_settings(settings)
+    if bulk:  # the whole-registry archive takes longer than a topic search
+        limits = replace(limits, source_deadline_seconds=settings.bulk_deadline_seconds)
     return PoliteClient(
         settings.ctgov_base_url,
         source="ctgov",
         requests_per_second=settings.ctgov_requests_per_second,
         timeout=settings.http_timeout_seconds,
         retry=retry,
-        limits=Limits.from_settings(settings),
-        resumes=True,
+        limits=limits,
     )
 
 
@@ -105,7 +108,7 @@ def ingest_ctgov(
         "bulk" if (full and source == "live") else ("snapshot" if source == "snapshot" else "api")
     )
     own_client = client is None
-    client = client or make_ctgov_client(settings, source)
+    client = client or make_ctgov_client(settings, source, bulk=mode == "bulk")
     try:
         version = ctgov.fetch_version(client)
         outcome = IngestOutcome(
@@ -140,6 +143,10 @@ def ingest_ctgov(
             client.close()
 
 
+# A resume token the registry refuses: tokens expire (HTTP 400 "Invalid pageToken").
+TOKEN_REFUSED = frozenset({400, 404, 410})
+
+
 def _ingest_pages(
     settings: Settings,
     client: PoliteClient,
@@ -148,57 +155,130 @@ def _ingest_pages(
     outcome: IngestOutcome,
     on_progress: ProgressFn | None,
 ) -> IngestOutcome:
-    run = find_resumable_run(settings.raw_dir, SOURCE, fingerprint)
-    start_token: str | None = None
-    start_page = 1
-    if run is not None:
-        meta = run.meta()
-        params = meta["params"]
-        outcome.since = date.fromisoformat(meta["since"]) if meta.get("since") else None
-        entries = run.entries()
-        if entries:
-            last = entries[-1]
-            start_token, start_page = last.next_page_token, last.page + 1
-            outcome.resumed_from_page = start_page
-            outcome.pages_landed = len(entries)
-            outcome.records_landed = sum(e.record_count for e in entries)
-            if start_token is None:  # every page landed; the crash came before completion
-                outcome.run = run
-                return _finish(run, outcome, params)
+    """Page the topic search into a landing run, resuming an interrupted one where it stopped.
+
+    A resumed run whose token the registry refuses (or whose last page lost its token in a
+    crash) restarts the search from page one: its landed pages are kept when the run's query is
+    the one a fresh search sends now (a study landed twice is loaded once, its newest version),
+    otherwise the run is abandoned and a new one starts."""
+    fresh_since = outcome.since
+    fresh_params = ctgov.build_search_params(topic, fresh_since, settings.ctgov_page_size)
+    run = find_resumable_run(settings.raw_dir, SOURCE, fingerprint, outcome.warnings)
+    if run is None:
+        run = _start_run(settings, topic, fingerprint, outcome, fresh_params)
+        return _land_pages(run, client, fresh_params, None, 1, outcome, on_progress,
+                           settings.ctgov_max_records)
+    meta = run.meta()
+    params = meta["params"]
+    outcome.since = date.fromisoformat(meta["since"]) if meta.get("since") else None
+    entries = run.entries()
+    if not entries:
+        return _land_pages(run, client, params, None, 1, outcome, on_progress,
+                           settings.ctgov_max_records)
+    last = entries[-1]
+    outcome.resumed_from_page = last.page + 1
+    outcome.pages_landed = len(entries)
+    outcome.records_landed = sum(e.record_count for e in entries)
+    if last.next_page_lost:
+        reason = f"the token of page {last.page + 1} was lost in a crash"
+    elif last.next_page_token is None:  # every page landed; the crash came before completion
+        outcome.run = run
+        return _finish(run, outcome, params)
     else:
-        params = ctgov.build_search_params(topic, outcome.since, settings.ctgov_page_size)
-        run = LandingRun(settings.raw_dir, SOURCE, new_run_id())
-        run.start(
-            {
-                "run_id": run.run_id,
-                "source": SOURCE,
-                "mode": outcome.mode,
-                "fingerprint": fingerprint,
-                "topic": topic.name,
-                "topic_version": topic.version,
-                "params": params,
-                "since": outcome.since.isoformat() if outcome.since else None,
-                "api_version": outcome.api_version,
-                "data_timestamp": outcome.data_timestamp,
-                "started_at": outcome.started_at.isoformat(),
-            }
-        )
+        try:
+            return _land_pages(run, client, params, last.next_page_token, last.page + 1,
+                               outcome, on_progress, settings.ctgov_max_records,
+                               seen=_landed_ids(run), counted=outcome.records_landed)
+        except SourceError as exc:
+            if exc.status not in TOKEN_REFUSED or run.entries()[-1] != last:
+                raise
+            reason = (f"the registry refused the stored resume token of page {last.page + 1} "
+                      f"(HTTP {exc.status})")
+    return _restart(settings, run, client, topic, fingerprint, outcome, on_progress, params,
+                    (fresh_since, fresh_params), reason)
+
+
+def _restart(settings: Settings, run: LandingRun, client: PoliteClient, topic: Topic,
+             fingerprint: str, outcome: IngestOutcome, on_progress: ProgressFn | None,
+             params: dict[str, Any], fresh: tuple[date | None, dict[str, Any]],
+             reason: str) -> IngestOutcome:
+    """Page again from page one; keep the landed pages only if they answer the same query."""
+    landed = len(run.entries())
+    fresh_since, fresh_params = fresh
+    if params == fresh_params:
+        outcome.warnings.append(
+            f"ClinicalTrials.gov: {reason}, so the search restarted from page one; the "
+            f"{landed} page(s) landed before are kept (same query), and a study landed twice is "
+            "loaded once, in its newest version")
+        return _land_pages(run, client, params, None, landed + 1, outcome, on_progress,
+                           settings.ctgov_max_records)
+    run.abandon(f"{reason}; its query is no longer the one a fresh search sends")
+    outcome.warnings.append(
+        f"ClinicalTrials.gov: {reason}, so the search restarted from page one in a new run; "
+        f"the {landed} page(s) of run {run.run_id} answered another query and are not loaded")
+    outcome.pages_landed = outcome.records_landed = 0
+    outcome.resumed_from_page = None
+    outcome.since = fresh_since
+    new_run = _start_run(settings, topic, fingerprint, outcome, fresh_params)
+    return _land_pages(new_run, client, fresh_params, None, 1, outcome, on_progress,
+                       settings.ctgov_max_records)
+
+
+def _start_run(settings: Settings, topic: Topic, fingerprint: str, outcome: IngestOutcome,
+               params: dict[str, Any]) -> LandingRun:
+    run = LandingRun(settings.raw_dir, SOURCE, new_run_id())
+    run.start(
+        {
+            "run_id": run.run_id,
+            "source": SOURCE,
+            "mode": outcome.mode,
+            "fingerprint": fingerprint,
+            "topic": topic.name,
+            "topic_version": topic.version,
+            "params": params,
+            "since": outcome.since.isoformat() if outcome.since else None,
+            "api_version": outcome.api_version,
+            "data_timestamp": outcome.data_timestamp,
+            "started_at": outcome.started_at.isoformat(),
+        }
+    )
+    return run
+
+
+def _landed_ids(run: LandingRun) -> set[str]:
+    """Record keys of the pages a run landed (a resumed search counts them as seen)."""
+    return {ctgov.record_key(line) for entry in run.entries() for line in run.iter_lines(entry)}
+
+
+def _land_pages(run: LandingRun, client: PoliteClient, params: dict[str, Any],
+                start_token: str | None, start_page: int, outcome: IngestOutcome,
+                on_progress: ProgressFn | None, max_records: int,
+                seen: set[str] | None = None, counted: int = 0) -> IngestOutcome:
+    """Land the pages of one paging; ``seen`` and ``counted`` are what an interrupted paging
+    of the same search already landed (record keys, records)."""
     outcome.run = run
-    for page in ctgov.iter_study_pages(
-        client, params, start_token=start_token, start_number=start_page
-    ):
-        run.land_records(
-            (ctgov.dumps_study(s) for s in page.studies),
-            page=page.number,
-            query=params,
-            fetched_at=utc_now(),
-            page_token=page.token_sent,
-            next_page_token=page.next_token,
-        )
-        outcome.pages_landed += 1
-        outcome.records_landed += len(page.studies)
-        if on_progress:
-            on_progress(len(page.studies), page.total_count)
+    guard = ctgov.PagingGuard(max_records=max_records, seen=seen or set(), records=counted)
+    client.resumes = True  # from here on, a failure keeps what landed and the next run resumes
+    try:
+        for page in ctgov.iter_study_pages(
+            client, params, start_token=start_token, start_number=start_page, guard=guard
+        ):
+            run.land_records(
+                (ctgov.dumps_study(s) for s in page.studies),
+                page=page.number,
+                query=params,
+                fetched_at=utc_now(),
+                page_token=page.token_sent,
+                next_page_token=page.next_token,
+            )
+            outcome.pages_landed += 1
+            outcome.records_landed += len(page.studies)
+            if on_progress:
+                on_progress(len(page.studies), page.total_count)
+    finally:
+        client.resumes = False
+    if guard.stopped:
+        outcome.warnings.append(f"ClinicalTrials.gov: {guard.stopped}")
     return _finish(run, outcome, params)
 
 

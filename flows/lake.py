@@ -31,6 +31,7 @@ from typing import Any
 import duckdb
 
 from flows.errors import BetacellError
+from flows.redaction import format_exception, mask_exception, redact
 from flows.settings import Settings, get_settings
 
 LAKE = "lake"  # the alias the lake is attached under, in the publisher and in readers
@@ -148,6 +149,11 @@ def connect(settings: Settings | None = None, *, read_only: bool = True,
             Path(path).mkdir(parents=True, exist_ok=True)
         con.execute(attach_sql(settings, read_only=read_only, snapshot_version=snapshot_version))
         con.execute(f"USE {LAKE}")
+    except duckdb.Error as exc:
+        con.close()
+        raise LakeError(f"the lake {catalog_uri(settings)} could not be attached "
+                        f"(BETACELL_LAKE_CATALOG): {type(exc).__name__}: {exc}"
+                        ) from mask_exception(exc)
     except BaseException:
         con.close()
         raise
@@ -168,6 +174,8 @@ class LakePublication:
 
 
 def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, LakeError) and exc.__cause__ is not None:  # the attach failed
+        exc = exc.__cause__
     return (isinstance(exc, duckdb.TransactionException | duckdb.IOException)
             and any(word in str(exc).lower() for word in _RETRYABLE))
 
@@ -191,11 +199,11 @@ def publish_to_lake(settings: Settings, warehouse: Path, run_id: str, *,
     for attempt in range(1, attempts + 1):
         try:
             result = _publish_once(settings, warehouse, run_id, schemas, message, before_commit)
-        except duckdb.Error as exc:
+        except (duckdb.Error, LakeError) as exc:
             if not _retryable(exc) or attempt == attempts:
                 raise LakeError(f"lake publish of run {run_id} did not commit (attempt "
                                 f"{attempt}/{attempts}); the lake keeps its previous snapshot: "
-                                f"{type(exc).__name__}: {exc}") from exc
+                                f"{type(exc).__name__}: {exc}") from mask_exception(exc)
             time.sleep(min(0.25 * 2 ** attempt, 5.0) * (0.5 + random.random()))
             continue
         result.attempts = attempt
@@ -350,7 +358,21 @@ def main(argv: list[str] | None = None) -> int:
     sql.add_argument("--version", type=int, default=None, help="read this snapshot")
     keep = sub.add_parser("maintain", help="expire old snapshots and delete unused files")
     keep.add_argument("--older-than", default="7 days")
+    parser.add_argument("--debug", action="store_true", help="print the traceback (masked)")
     args = parser.parse_args(argv)
+    try:
+        _run_command(args)
+    except Exception as exc:  # noqa: BLE001 - one masked paragraph, never a raw traceback
+        mask_exception(exc)
+        print(format_exception(exc) if args.debug else
+              f"Error: {redact(exc)}" + ("" if isinstance(exc, BetacellError) else
+                                         f" ({type(exc).__name__}; --debug for the traceback)"),
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def _run_command(args: argparse.Namespace) -> None:
     settings = get_settings()
     if args.command == "snapshots":
         for row in snapshots(settings):
@@ -364,7 +386,6 @@ def main(argv: list[str] | None = None) -> int:
             con.close()
     else:
         maintain(settings, args.older_than)
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,10 +1,16 @@
 """Landed raw files -> DuckDB ``raw`` schema, one transaction per run.
 
 Every line is checked before it is loaded; a bad line becomes a row of ``raw.rejected_records``
-naming the file, line, id and problem. If the rejected share of a run exceeds
-``max_reject_share`` the transaction is rolled back: nothing of that run is loaded, and the error
-lists the first problems. Loading the same run twice is a no-op; loading the same study content
-twice (another run) adds no row, because rows are keyed by ``(nct_id, md5(payload))``.
+naming the file, line, id and problem. Every module of the API's study structure is optional: a
+record is rejected only when it lacks what the loader needs (a valid ``nctId``) or a field has the
+wrong type. If the rejected share of a run exceeds ``max_reject_share`` the transaction is rolled
+back: nothing of that run is loaded, and the error lists the first problems. Loading the same run
+twice is a no-op; loading the same study content twice (another run) adds no row, because rows
+are keyed by ``(nct_id, md5(payload))``. A study that comes twice in one run with different
+content (the registry updated it while the search paged) is loaded once, in its newest version
+(by ``lastUpdatePostDate``, then page order); the other is recorded as superseded. A date that
+has the right shape but is not a calendar date ("2020-13-45") is kept as text, counted, and
+becomes NULL in staging.
 """
 
 from __future__ import annotations
@@ -48,6 +54,7 @@ DATE_FIELDS = (
     "lastUpdatePostDateStruct",
     "resultsFirstPostDateStruct",
 )
+DATE_PATHS = tuple((name, "date") for name in DATE_FIELDS) + (("statusVerifiedDate",),)
 
 
 class RecordProblem(ValueError):
@@ -61,6 +68,31 @@ class CheckedStudy:
     payload: str
     conditions_text: str  # titles, conditions, keywords (lower case): bulk topic filter input
     interventions_text: str  # titles, interventions, arms (lower case)
+    impossible_dates: tuple[str, ...] = ()  # "statusModule.startDateStruct.date '2020-13-45'"
+
+
+def as_object(value: Any) -> dict[str, Any]:
+    """A module or struct of the study: any module may be absent, null or not an object."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def is_calendar_date(text: str) -> bool:
+    """Whether a yyyy[-MM[-dd]] string names a real year, month or day."""
+    parts = text.split("-")
+    try:
+        if len(parts) == 3:
+            date.fromisoformat(text)
+        elif len(parts) == 2:
+            date(int(parts[0]), int(parts[1]), 1)
+        else:
+            date(int(parts[0]), 1, 1)
+    except ValueError:
+        return False
+    return True
 
 
 def _texts(values: Any) -> list[str]:
@@ -73,14 +105,14 @@ def _texts(values: Any) -> list[str]:
 
 def topic_texts(study: dict[str, Any]) -> tuple[str, str]:
     """The text the bulk topic filter matches against, extracted from the parsed record."""
-    protocol = study.get("protocolSection") or {}
-    ident = protocol.get("identificationModule") or {}
+    protocol = as_object(study.get("protocolSection"))
+    ident = as_object(protocol.get("identificationModule"))
     titles = _texts([ident.get("briefTitle"), ident.get("officialTitle"), ident.get("acronym")])
-    cond = protocol.get("conditionsModule") or {}
+    cond = as_object(protocol.get("conditionsModule"))
     conditions = titles + _texts(cond.get("conditions")) + _texts(cond.get("keywords"))
-    arms = protocol.get("armsInterventionsModule") or {}
+    arms = as_object(protocol.get("armsInterventionsModule"))
     interventions = list(titles)
-    for item in (arms.get("interventions") or []) + (arms.get("armGroups") or []):
+    for item in _list(arms.get("interventions")) + _list(arms.get("armGroups")):
         if isinstance(item, dict):
             interventions += _texts(
                 [item.get("name"), item.get("label"), item.get("description")]
@@ -122,17 +154,24 @@ def check_study_line(line: bytes) -> CheckedStudy:
                 f"{nct_id}: {'.'.join(path)} is {type(value).__name__} ({value!r:.40}), "
                 f"expected {expected}"
             )
-    status = study.get("protocolSection", {}).get("statusModule", {})
-    for name in DATE_FIELDS:
-        found, value = _lookup(status, (name, "date"))
-        if found and not (isinstance(value, str) and PARTIAL_DATE.match(value)):
-            raise RecordProblem(
-                f"{nct_id}: statusModule.{name}.date is {value!r:.40}, expected yyyy[-MM[-dd]]"
-            )
-    last_update = status.get("lastUpdatePostDateStruct", {}).get("date")
+    status = as_object(as_object(study.get("protocolSection")).get("statusModule"))
+    impossible = []
+    for path in DATE_PATHS:
+        found, value = _lookup(status, path)
+        if not found or value is None:
+            continue
+        where = "statusModule." + ".".join(path)
+        if not (isinstance(value, str) and PARTIAL_DATE.match(value)):
+            raise RecordProblem(f"{nct_id}: {where} is {value!r:.40}, expected yyyy[-MM[-dd]]")
+        if not is_calendar_date(value):
+            impossible.append(f"{where} {value!r}")
+    last_update = as_object(status.get("lastUpdatePostDateStruct")).get("date")
+    if not (isinstance(last_update, str) and is_calendar_date(last_update)):
+        last_update = None
     conditions_text, interventions_text = topic_texts(study)
     return CheckedStudy(
-        nct_id, last_update, line.decode("utf-8"), conditions_text, interventions_text
+        nct_id, last_update, line.decode("utf-8"), conditions_text, interventions_text,
+        tuple(impossible),
     )
 
 
@@ -142,8 +181,10 @@ class LoadResult:
     records_seen: int = 0
     records_loaded: int = 0
     records_rejected: int = 0
+    records_superseded: int = 0
     skipped: bool = False
     rejects: list[dict[str, Any]] = field(default_factory=list)
+    impossible_dates: list[str] = field(default_factory=list)  # "NCT…: statusModule.… '…'"
 
 
 def topic_filter_sql(topic: Topic) -> str:
@@ -185,6 +226,7 @@ def _iter_checked(
                     f"{seen_in_file[checked.nct_id]})"
                 )
             seen_in_file[checked.nct_id] = line_no
+            result.impossible_dates += [f"{checked.nct_id}: {d}" for d in checked.impossible_dates]
         except (RecordProblem, UnicodeDecodeError) as problem:
             result.records_rejected += 1
             result.rejects.append(
@@ -267,9 +309,12 @@ def load_ctgov_run(
         share = result.records_rejected / result.records_seen if result.records_seen else 0.0
         if share > max_reject_share:
             raise LoadRejected(_too_many_rejects_message(landing, result, share, max_reject_share))
-        if result.rejects:
+        superseded, removed = _keep_newest_versions(con, landing)
+        result.records_superseded = len(superseded)
+        result.records_loaded -= removed
+        if result.rejects or superseded:
             rejected_at = utc_now()
-            frame = pl.DataFrame(result.rejects).with_columns(
+            frame = pl.DataFrame(result.rejects + superseded, schema=REJECT_SCHEMA).with_columns(
                 pl.lit(landing.source).alias("source"),
                 pl.lit(landing.run_id).alias("run_id"),
                 pl.lit(rejected_at).alias("rejected_at"),
@@ -308,6 +353,53 @@ def load_ctgov_run(
 
 
 _DONE = object()
+REJECT_SCHEMA = {"source_file": pl.String, "source_line": pl.Int32, "record_id": pl.String,
+                 "reason": pl.String, "record_excerpt": pl.String}
+
+
+def _keep_newest_versions(con: duckdb.DuckDBPyConnection, landing: LandingRun
+                          ) -> tuple[list[dict[str, Any]], int]:
+    """One row per study in this run: the newest version (``lastUpdatePostDate``, then page
+    and line order) stays; the others are deleted. Returns the superseded versions whose
+    content differed (as reject rows naming the version kept) and how many rows were deleted."""
+    rows = con.execute(
+        """with ranked as (
+               select nct_id, source_file, source_line, payload_md5, last_update_post_date,
+                      left(payload::varchar, $chars) as excerpt,
+                      row_number() over newest as rank,
+                      first_value(source_file) over newest as kept_file,
+                      first_value(source_line) over newest as kept_line,
+                      first_value(payload_md5) over newest as kept_md5,
+                      first_value(last_update_post_date) over newest as kept_date
+               from raw.ctgov_studies
+               where run_id = $run_id
+               window newest as (partition by nct_id order by last_update_post_date desc
+                                 nulls last, source_file desc, source_line desc)
+           )
+           select nct_id, source_file, source_line, payload_md5 = kept_md5, excerpt,
+                  last_update_post_date, kept_file, kept_line, kept_date
+           from ranked where rank > 1""",
+        {"run_id": landing.run_id, "chars": EXCERPT_CHARS}).fetchall()
+    if not rows:
+        return [], 0
+    con.execute(
+        """delete from raw.ctgov_studies as r using (
+               select nct_id, source_file, source_line from (
+                   select nct_id, source_file, source_line, row_number() over (
+                       partition by nct_id order by last_update_post_date desc nulls last,
+                       source_file desc, source_line desc) as rank
+                   from raw.ctgov_studies where run_id = $run_id) where rank > 1) as d
+           where r.run_id = $run_id and r.nct_id = d.nct_id and r.source_file = d.source_file
+             and r.source_line = d.source_line""", {"run_id": landing.run_id})
+    superseded = [
+        {"source_file": source_file, "source_line": line, "record_id": nct_id,
+         "reason": (f"superseded: {nct_id} came again in this run with other content at "
+                    f"{kept_file} line {kept_line} (last updated {kept_date or 'unknown'}, this "
+                    f"version {updated or 'unknown'}); the newest version is loaded"),
+         "record_excerpt": excerpt}
+        for nct_id, source_file, line, same, excerpt, updated, kept_file, kept_line, kept_date
+        in rows if not same]
+    return superseded, len(rows)
 
 
 def _produce_batches(

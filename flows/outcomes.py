@@ -11,10 +11,13 @@ import csv
 import hashlib
 import io
 import math
+import re
+import zipfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from zlib import error as zlib_error
 
 import duckdb
 import polars as pl
@@ -39,6 +42,8 @@ MEASURES = sheet_vocabulary("measure")
 VERIFIED = sheet_vocabulary("verified")
 DIABETES_TYPES = sheet_vocabulary("diabetes_type")
 UNITS = sheet_vocabulary("unit")  # 'as_reported': kept verbatim, never converted or pooled
+RISK_OF_BIAS = sheet_vocabulary("risk_of_bias")
+RISK_OF_BIAS_TOOLS = sheet_vocabulary("risk_of_bias_tool")
 
 
 class OutcomeRow(BaseModel):
@@ -52,7 +57,8 @@ class OutcomeRow(BaseModel):
     journal: str | None = None
     pmid: str | None = Field(default=None, pattern=r"^\d{1,9}$")
     doi: str | None = Field(default=None, pattern=r"^10\.\d{4,9}/\S+$")
-    source_url: str | None = None
+    source_url: str | None = None  # the source of record: the DOI or PubMed link where there is one
+    other_source_urls: str | None = None  # every other URL the curator read, space-separated
     trial_id: str | None = None
     design: str | None = None
     randomized: str | None = None
@@ -84,6 +90,9 @@ class OutcomeRow(BaseModel):
     ci_high: float | None = None
     verified: Literal[VERIFIED]  # type: ignore[valid-type]
     source: str | None = None
+    # the curator's risk-of-bias judgement of this result and the tool that gave it (optional)
+    risk_of_bias: Literal[RISK_OF_BIAS] | None = None  # type: ignore[valid-type]
+    risk_of_bias_tool: Literal[RISK_OF_BIAS_TOOLS] | None = None  # type: ignore[valid-type]
 
     @field_validator("*", mode="before")
     @classmethod
@@ -113,8 +122,9 @@ class SheetProblem:
 
 
 class SheetRejected(BetacellError):
-    def __init__(self, problems: list[SheetProblem]) -> None:
+    def __init__(self, problems: list[SheetProblem], sheet_sha256: str | None = None) -> None:
         self.problems = problems
+        self.sheet_sha256 = sheet_sha256  # the content rejected (None: it could not be read)
         errors = [p for p in problems if p.severity == "error"]
         listed = "; ".join(str(p) for p in errors[:12])
         more = f"; and {len(errors) - 12} more" if len(errors) > 12 else ""
@@ -126,6 +136,11 @@ class SheetRejected(BetacellError):
 
 MAX_SHEET_BYTES = 50 * 1024**2
 MAX_SHEET_ROWS = 100_000  # physical rows read, blank ones included (a curated sheet has hundreds)
+# Workbook bounds, checked on the zip's parts before any parsing (a curated sheet has ~40 columns)
+MAX_SHEET_COLUMNS = 208  # columns A to GZ
+MAX_SHARED_STRINGS = 500_000
+MAX_PART_BYTES = 256 * 1024**2  # one XML part of the workbook, unpacked
+MAX_WORKBOOK_PARTS = 1_000
 SHEET_ENCODINGS = ("utf-8-sig", "cp1252")
 EXTRA_CELLS = "(extra cells)"
 
@@ -162,13 +177,129 @@ def _too_many_rows(path: Path, max_rows: int) -> SheetRejected:
                             "this is not read further")
 
 
+WORKSHEET_PART = re.compile(r"xl/worksheets/[^/]+\.xml")
+DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+UNIQUE_COUNT = re.compile(rb'<(?:\w+:)?sst\b[^>]*?\buniqueCount="(\d+)"')
+ROW_START = re.compile(rb"<(?:\w+:)?row[\s>/]")
+STRING_START = re.compile(rb"<(?:\w+:)?si[\s>/]")
+FAR_CELL = re.compile(rb'<(?:\w+:)?c\s[^>]*?\br="((?:[H-Z][A-Z]|[A-Z]{3})\d+)"')
+
+
+def column_number(letters: str) -> int:
+    number = 0
+    for letter in letters:
+        number = number * 26 + ord(letter) - 64
+    return number
+
+
+def check_workbook_bounds(path: Path, max_rows: int = MAX_SHEET_ROWS) -> None:
+    """Reject a workbook bomb before any parser sees it: from the zip's parts alone, every
+    sheet's declared dimension and the shared strings' declared count, then every part streamed
+    (never held in memory) with hard caps on its unpacked size, its rows, its columns and its
+    strings — declarations can lie. A small file that unpacks into millions of rows or strings
+    is refused in seconds, in a few MB."""
+    with zipfile.ZipFile(path) as archive:  # not a zip: "cannot be read as a sheet", named
+        parts = archive.infolist()
+        if len(parts) > MAX_WORKBOOK_PARTS:
+            raise unreadable(path, f"has {len(parts):,} parts; a workbook has a few dozen")
+        for part in parts:
+            if part.file_size > MAX_PART_BYTES:
+                raise unreadable(path, f"part {part.filename} declares {part.file_size:,} bytes "
+                                       f"unpacked, more than the {MAX_PART_BYTES:,} allowed")
+            if WORKSHEET_PART.fullmatch(part.filename):
+                _scan_part(path, archive, part, _SheetBounds(path, part.filename, max_rows))
+            elif part.filename.endswith("sharedStrings.xml"):
+                _scan_part(path, archive, part, _StringBounds(path))
+            else:
+                _scan_part(path, archive, part, None)
+
+
+class _SheetBounds:
+    """Rows, columns and the declared dimension of one worksheet part, fed chunk by chunk."""
+
+    def __init__(self, path: Path, part: str, max_rows: int) -> None:
+        self.path, self.part, self.max_rows = path, part, max_rows
+        self.rows = 0
+        self.head = True
+
+    def feed(self, chunk: bytes) -> None:
+        if self.head and (found := DIMENSION.search(chunk)):
+            last_column = (found.group(3) or found.group(1)).decode()
+            last_row = (found.group(4) or found.group(2)).decode()
+            self.head = False
+            if int(last_row) > self.max_rows + 1:
+                raise unreadable(self.path, f"its sheet {self.part} declares {int(last_row):,} "
+                                 f"rows (dimension ...{last_column}{last_row}), more than the "
+                                 f"{self.max_rows:,} a sheet may have; delete the empty or "
+                                 "formatted rows below the data")
+            if column_number(last_column) > MAX_SHEET_COLUMNS:
+                raise unreadable(self.path, f"its sheet {self.part} declares columns up to "
+                                 f"{last_column}, beyond the {MAX_SHEET_COLUMNS} (A to GZ) a "
+                                 "sheet may have; delete the empty or formatted columns")
+        self.rows += len(ROW_START.findall(chunk))
+        if self.rows > self.max_rows + 1:
+            raise _too_many_rows(self.path, self.max_rows)
+        if far := FAR_CELL.search(chunk):
+            raise unreadable(self.path, f"its sheet {self.part} has a cell at {far.group(1).decode()}"
+                             f", beyond the {MAX_SHEET_COLUMNS} columns (A to GZ) a sheet may "
+                             "have")
+
+
+class _StringBounds:
+    """The shared-strings part: its declared unique count, then the strings counted."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.strings = 0
+        self.head = True
+
+    def feed(self, chunk: bytes) -> None:
+        if self.head:
+            self.head = False
+            if (found := UNIQUE_COUNT.search(chunk)) and int(found.group(1)) > MAX_SHARED_STRINGS:
+                raise unreadable(self.path, f"its shared-strings part declares "
+                                 f"{int(found.group(1)):,} strings, more than the "
+                                 f"{MAX_SHARED_STRINGS:,} a sheet may have")
+        self.strings += len(STRING_START.findall(chunk))
+        if self.strings > MAX_SHARED_STRINGS:
+            raise unreadable(self.path, f"its shared-strings part holds more than the "
+                                        f"{MAX_SHARED_STRINGS:,} strings a sheet may have")
+
+
+def _scan_part(path: Path, archive: zipfile.ZipFile, part: zipfile.ZipInfo, bounds: Any) -> None:
+    """Stream one part, unpacked 1 MB at a time; the last bytes of each chunk are carried
+    over, so a tag cut by a chunk boundary is still seen (and never counted twice)."""
+    unpacked = 0
+    carry = b""
+    try:
+        with archive.open(part) as stream:
+            while chunk := stream.read(1 << 20):
+                unpacked += len(chunk)
+                if unpacked > MAX_PART_BYTES:
+                    raise unreadable(path, f"part {part.filename} unpacks to more than "
+                                           f"{MAX_PART_BYTES:,} bytes")
+                if bounds is not None:
+                    window = carry + chunk
+                    cut = window.rfind(b"<")  # feed up to the last tag start
+                    if cut == -1 or len(window) - cut > 4096:
+                        cut = len(window)
+                    bounds.feed(window[:cut])
+                    carry = window[cut:]
+            if bounds is not None and carry:
+                bounds.feed(carry)
+    except (zipfile.BadZipFile, EOFError, zlib_error) as exc:
+        raise unreadable(path, f"part {part.filename} is damaged ({exc})") from exc
+
+
 def _read_xlsx(path: Path, max_rows: int) -> list[dict[str, Any]]:
+    check_workbook_bounds(path, max_rows)
     from openpyxl import load_workbook
 
     workbook = load_workbook(path, read_only=True, data_only=True)
     try:
         sheet = _data_tab(path, workbook)
-        lines = sheet.iter_rows(values_only=True)
+        width = min(sheet.max_column or MAX_SHEET_COLUMNS, MAX_SHEET_COLUMNS)
+        lines = sheet.iter_rows(values_only=True, max_col=width)
         first = next(lines, None)
         if first is None:
             return []
@@ -287,6 +418,11 @@ def _row_rules(row: OutcomeRow, number: int, file: str) -> list[SheetProblem]:
                 "warning")
         else:
             add("pmid", "every row needs a PMID or a DOI (or at least a source URL)")
+    for column in ("source_url", "other_source_urls"):
+        for url in (getattr(row, column) or "").split():
+            if not url.lower().startswith(("https://", "http://")):
+                add(column, f"{url!r:.80} is not an http(s) URL (several URLs are separated by "
+                            "spaces)")
     if row.n_events is not None and row.n_total is not None and row.n_events > row.n_total:
         add("n_events", f"n_events {row.n_events} exceeds n_total {row.n_total}")
     if row.measure == "proportion" and row.value is not None and not 0 <= row.value <= 1:
@@ -315,6 +451,12 @@ def _row_rules(row: OutcomeRow, number: int, file: str) -> list[SheetProblem]:
         add("unit_as_reported", "unit 'as_reported' needs the unit text in unit_as_reported")
     if row.measure == "count" and row.value is not None and row.value != int(row.value):
         add("value", f"a count must be a whole number, got {row.value}")
+    if (row.risk_of_bias is None) != (row.risk_of_bias_tool is None):
+        given, missing = (("risk_of_bias", "risk_of_bias_tool") if row.risk_of_bias
+                          else ("risk_of_bias_tool", "risk_of_bias"))
+        add(missing, f"{given} is given without {missing}: a risk-of-bias judgement names the "
+                     f"tool that gave it ({', '.join(RISK_OF_BIAS_TOOLS)}) and the tool its "
+                     f"judgement ({', '.join(RISK_OF_BIAS)})")
     return out
 
 
@@ -417,6 +559,16 @@ def current_sheet_version(con: duckdb.DuckDBPyConnection, sheet_file: str) -> st
     return row[1] if row and row[0] == "accepted" else None
 
 
+def rejected_before(con: duckdb.DuckDBPyConnection, sheet_file: str,
+                    digest: str) -> tuple[Any, int, str | None] | None:
+    """When, with how many errors and which, this very content of ``sheet_file`` was rejected
+    (None if it never was): a rejected file left in the folder is not read again."""
+    return con.execute(
+        "select loaded_at, error_count, problems from raw.outcome_sheet_versions "
+        "where sheet_file = ? and sheet_sha256 = ? and status = 'rejected' "
+        "order by loaded_at limit 1", [sheet_file, digest]).fetchone()
+
+
 def _revert_to(con: duckdb.DuckDBPyConnection, sheet_file: str, digest: str, run_id: str,
                loaded_at: Any) -> dict[str, Any] | None:
     """A sheet put back to a version accepted before becomes current again (a new version row
@@ -461,10 +613,13 @@ def withdraw_missing_sheets(con: duckdb.DuckDBPyConnection, present: set[str],
 
 
 def load_outcome_sheet(con: duckdb.DuckDBPyConnection, path: Path, run_id: str,
-                       seen: dict[str, str] | None = None) -> dict[str, Any]:
+                       seen: dict[str, str] | None = None,
+                       remember_rejections: bool = True) -> dict[str, Any]:
     """Validate and load one sheet as a new version; reject it whole on any error. ``seen``
     maps the content hashes of this run's other sheets to their names: a copy of a sheet under
-    another name is rejected (it would count every row twice)."""
+    another name is rejected (it would count every row twice). Content rejected before is not
+    read again (status ``still_rejected``) unless ``remember_rejections`` is off (the code that
+    validates sheets changed since)."""
     ensure_raw_schema(con)
     try:
         digest = sheet_sha256(path)
@@ -478,6 +633,12 @@ def load_outcome_sheet(con: duckdb.DuckDBPyConnection, path: Path, run_id: str,
     current = current_sheet_version(con, path.name)
     if current == digest:
         return {"status": "unchanged", "rows": 0, "warnings": 0, "sheet_sha256": digest}
+    if remember_rejections and (earlier := rejected_before(con, path.name, digest)):
+        rejected_at, errors, problems = earlier
+        return {"status": "still_rejected", "rows": 0, "sheet_sha256": digest,
+                "message": f"unchanged since it was rejected at {rejected_at:%Y-%m-%d %H:%M %Z}"
+                           f" with {errors} problem(s), so not read again; the previous "
+                           f"accepted sheet stays in effect. {(problems or '')[:1500]}"}
     loaded_at = utc_now()
     if reverted := _revert_to(con, path.name, digest, run_id, loaded_at):
         return reverted
@@ -494,7 +655,7 @@ def load_outcome_sheet(con: duckdb.DuckDBPyConnection, path: Path, run_id: str,
             "insert into raw.outcome_sheet_versions values (?, ?, ?, 'rejected', ?, 0, ?, ?)",
             [digest, path.name, run_id, loaded_at, len(errors),
              "; ".join(str(p) for p in errors[:50])])
-        raise SheetRejected(problems)
+        raise SheetRejected(problems, digest)
     frame = pl.DataFrame(
         [{**r.model_dump(), "source_row": i} for i, r in enumerate(rows, start=1)],
         infer_schema_length=None,

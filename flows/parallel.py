@@ -35,6 +35,7 @@ import zstandard
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
+from flows.load import as_object
 from flows.settings import Settings, get_settings
 
 PUBMED_JSON_FIELDS = ("publication_types", "languages", "authors", "mesh_headings", "keywords",
@@ -68,17 +69,17 @@ def parse_ctgov_chunk_file(chunk: Path, out_dir: Path) -> dict[str, Any]:
                 line_no += 1
                 if not line.strip():
                     continue
-                study = orjson.loads(line)
-                protocol = study.get("protocolSection", {})
-                ident = protocol.get("identificationModule", {})
-                status = protocol.get("statusModule", {})
+                study = as_object(orjson.loads(line))
+                protocol = as_object(study.get("protocolSection"))
+                ident = as_object(protocol.get("identificationModule"))
+                status = as_object(protocol.get("statusModule"))
                 rows.append({
                     "nct_id": ident.get("nctId"),
                     "brief_title": ident.get("briefTitle"),
                     "overall_status": status.get("overallStatus"),
-                    "last_update_post_date": (status.get("lastUpdatePostDateStruct") or {})
+                    "last_update_post_date": as_object(status.get("lastUpdatePostDateStruct"))
                     .get("date"),
-                    "phases": _json((protocol.get("designModule") or {}).get("phases")),
+                    "phases": _json(as_object(protocol.get("designModule")).get("phases")),
                     "source_file": chunk.name,
                     "source_line": line_no,
                     "payload": line.decode(),

@@ -41,6 +41,7 @@ class PublicationIngest:
     skipped_reason: str | None = None
     query: dict[str, Any] = field(default_factory=dict)
     started_at: Any = field(default_factory=utc_now)
+    warnings: list[str] = field(default_factory=list)  # said in the run summary
 
 
 def _count_articles(document: bytes) -> int:
@@ -74,7 +75,8 @@ def ingest_pubmed(
             client.limiter.per_second = float("inf")
     fingerprint = hashlib.sha256(f"{topic.pubmed_term}|{mode}".encode()).hexdigest()[:16]
     try:
-        run = find_resumable_run(settings.raw_dir, "pubmed", fingerprint)
+        notes: list[str] = []
+        run = find_resumable_run(settings.raw_dir, "pubmed", fingerprint, notes)
         if run is None:
             run = LandingRun(settings.raw_dir, "pubmed", new_run_id())
             run.start({"run_id": run.run_id, "source": "pubmed", "mode": mode,
@@ -85,8 +87,9 @@ def ingest_pubmed(
             start, end = date.fromisoformat(meta["mindate"]), date.fromisoformat(meta["maxdate"])
         landed = {(e.query.get("mindate"), e.query.get("retstart")) for e in run.entries()}
         outcome = PublicationIngest("pubmed", mode, run, since=since,
-                                    query={"term": topic.pubmed_term, "datetype": "edat"})
-        page = len(run.entries()) + 1
+                                    query={"term": topic.pubmed_term, "datetype": "edat"},
+                                    warnings=notes)
+        page = max((e.page for e in run.entries()), default=0) + 1
         for window in pubmed.plan_windows(client, settings, topic.pubmed_term, start, end):
             for retstart, document in pubmed.efetch_window(client, settings, window):
                 key = (window.mindate.isoformat(), retstart)

@@ -12,7 +12,9 @@ The pipeline never writes the published files. It copies the published warehouse
 A version is complete on disk before ``current`` points at it, so a reader sees the old pair or
 the new pair, never a mix, and a run killed at any point leaves the last good version in place.
 Everything after the switch (pruning old versions) is best-effort: its failure is a warning,
-because the new version is already live. Each Parquet file carries the version id in its
+because the new version is already live. Every switch is recorded in ``published/.switches.jsonl``;
+pruning keeps the versions that were live last (never judged by age), so a version folder a kill
+left behind before its switch is removed, not the version that was live before. Each Parquet file carries the version id in its
 key-value metadata (``betacell_version``), the database in ``meta.published_version``.
 """
 
@@ -36,6 +38,8 @@ from flows.settings import Settings
 
 MARTS_SCHEMA = "marts"
 KEEP_VERSIONS = 2  # the live one and the one before it (readers may still hold it open)
+SWITCH_HISTORY = ".switches.jsonl"  # one line per switch of data/current: what was live, in order
+MAX_HISTORY = 200
 
 
 def published_root(settings: Settings) -> Path:
@@ -158,10 +162,45 @@ def _switch(settings: Settings, version_dir: Path) -> None:
     """Point ``data/current`` at the new version (atomic), then make sure the stable paths
     ``data/warehouse.duckdb`` and ``data/marts`` go through ``current``."""
     _quarantine_stray_wal(settings)
+    before = published_version(settings)
     _replace_with_symlink(current_link(settings), Path("published") / version_dir.name)
     _replace_with_symlink(settings.warehouse_path, Path("current") / "warehouse.duckdb")
     _replace_with_symlink(settings.marts_dir, Path("current") / "marts")
     _fsync_dir(settings.data_path)
+    _record_switch(settings, version_dir.name, before)
+
+
+def switch_history(settings: Settings) -> list[str]:
+    """The versions ``data/current`` pointed at, oldest first (as recorded at each switch)."""
+    path = published_root(settings) / SWITCH_HISTORY
+    try:
+        lines = path.read_bytes().splitlines()
+    except OSError:
+        return []
+    history = []
+    for line in lines:
+        try:
+            history.append(json.loads(line)["version"])
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut by a kill
+    return history
+
+
+def _record_switch(settings: Settings, version: str, before: str | None) -> None:
+    """Append the new live version (and, the first time, the one live before it)."""
+    path = published_root(settings) / SWITCH_HISTORY
+    history = switch_history(settings)
+    lines = [] if history or before is None else [before]
+    lines.append(version)
+    if len(history) + len(lines) > MAX_HISTORY:
+        kept = (history + lines)[-KEEP_VERSIONS * 10:]
+        partial = path.with_name(path.name + ".part")
+        partial.write_text("".join(json.dumps({"version": v}) + "\n" for v in kept))
+        os.replace(partial, path)
+        return
+    with path.open("a") as out:
+        out.writelines(json.dumps({"version": v, "switched_at": datetime.now(UTC).isoformat()})
+                       + "\n" for v in lines)
 
 
 def _quarantine_stray_wal(settings: Settings) -> None:
@@ -208,18 +247,31 @@ def _migrate_single_file_layout(settings: Settings) -> None:
     _replace_with_symlink(current_link(settings), Path("published") / legacy.name)
     _replace_with_symlink(warehouse, Path("current") / "warehouse.duckdb")
     _replace_with_symlink(marts, Path("current") / "marts")
+    _record_switch(settings, legacy.name, None)
 
 
 def _prune_old_versions(settings: Settings, keep: Path) -> list[str]:
-    """Remove versions older than the last KEEP_VERSIONS (and unfinished ones); best-effort."""
+    """Keep the last KEEP_VERSIONS versions that were live (from the switch history), and the
+    live one whatever the history says; remove every other version folder — first those never
+    switched to (a kill between a finished folder and its switch), then older live ones — and
+    unfinished ones. Best-effort."""
     root = published_root(settings)
     warnings = []
     try:
-        finished = sorted((p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")),
-                          key=lambda p: p.stat().st_mtime)
-        unfinished = [p for p in root.iterdir() if p.name.startswith(".") and p.name.endswith(
-            ".part")]
-        for old in [p for p in finished[:-KEEP_VERSIONS] if p != keep] + unfinished:
+        history = switch_history(settings)
+        recent: list[str] = []
+        for version in reversed(history):
+            if version not in recent:
+                recent.append(version)
+            if len(recent) == KEEP_VERSIONS:
+                break
+        kept = set(recent) | {keep.name, published_version(settings) or keep.name}
+        folders = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        never_live = [p for p in folders if p.name not in kept and p.name not in history]
+        old_live = [p for p in folders if p.name not in kept and p.name in history]
+        unfinished = [p for p in root.iterdir() if p.is_dir() and p.name.startswith(".")
+                      and p.name.endswith(".part")]
+        for old in never_live + old_live + unfinished:
             shutil.rmtree(old)
     except OSError as exc:
         warnings.append(f"published version {keep.name}, but old versions could not be pruned "
@@ -250,7 +302,8 @@ def _stamp_version(con: duckdb.DuckDBPyConnection, version: str, fingerprint: st
 
 BUILD_INPUTS = ("dbt_project/models", "dbt_project/macros", "dbt_project/seeds",
                 "dbt_project/snapshots", "dbt_project/tests", "dbt_project/dbt_project.yml",
-                "expectations/gx", "flows/quality.py")
+                "expectations/gx", "flows/quality.py", "flows/outcomes.py",
+                "flows/evidence")  # rules the dbt Python models import (certainty, pooling)
 
 
 def code_fingerprint(settings: Settings) -> str:

@@ -14,7 +14,9 @@ import csv
 import json
 import logging
 import os
+import re
 import tempfile
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,11 +211,39 @@ MART_CHECKS = (
     Check(
         "mart_safety_counts",
         "mart",
-        """select therapy_class, harm_category, participants_affected, participants_at_risk
+        """select therapy_class, diabetes_type, harm_category, participants_affected_low,
+                  participants_affected_high, participants_at_risk
            from marts.safety_signals where participants_at_risk is not null""",
         (Expect("ExpectColumnPairValuesAToBeGreaterThanB",
-                {"column_A": "participants_at_risk", "column_B": "participants_affected",
-                 "or_equal": True}),),
+                {"column_A": "participants_at_risk", "column_B": "participants_affected_high",
+                 "or_equal": True}),
+         Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                {"column_A": "participants_affected_high",
+                 "column_B": "participants_affected_low", "or_equal": True})),
+    ),
+    Check(
+        # row level, at the grain the registry gives: group totals, term bounds, single terms
+        "mart_adverse_event_counts",
+        "mart",
+        """select adverse_event_fact_id as row_id, affected_low, affected_high, at_risk_count,
+                  events_count
+           from marts.fct_adverse_events where affected_low is not null
+           union all
+           select adverse_event_term_id, affected_count, affected_count, at_risk_count,
+                  events_count
+           from marts.fct_adverse_event_terms where affected_count is not null""",
+        (
+            Expect("ExpectColumnValuesToBeBetween", {"column": "affected_low", "min_value": 0}),
+            Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                   {"column_A": "affected_high", "column_B": "affected_low", "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing"}),
+            Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                   {"column_A": "at_risk_count", "column_B": "affected_high", "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing"}),
+            Expect("ExpectColumnPairValuesAToBeGreaterThanB",
+                   {"column_A": "events_count", "column_B": "affected_low", "or_equal": True,
+                    "ignore_row_if": "either_value_is_missing"}),
+        ),
     ),
     Check(
         "mart_trial_classes",
@@ -475,6 +505,53 @@ def _write_report(settings: Settings, result: GateResult) -> None:
         history.write(json.dumps(report, default=str) + "\n")
 
 
+# Namespace of the GX objects' ids (uuid5 of what each object is): any fixed UUID will do.
+GX_ID_NAMESPACE = uuid.UUID("7d1c5b0e-2f43-4a8e-9c1b-5e0b3a6f9d21")
+UUID_TEXT = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def stabilise_gx_ids(gx_dir: Path | None = None) -> None:
+    """Give every GX object written under ``gx_dir`` an id derived from what it is.
+
+    GX draws a new random id for every suite, expectation, asset, batch, validation definition
+    and checkpoint it saves, so regenerating unchanged definitions rewrote every file — and
+    these files are part of the code fingerprint, so the next run rebuilt for nothing. Each id
+    becomes a uuid5 of the object's kind and names, replaced in every file that refers to it."""
+    gx_dir = gx_dir or GX_ROOT / "gx"
+    stable: dict[str, str] = {}
+
+    def name(old: str, *what: str) -> None:
+        stable[old] = str(uuid.uuid5(GX_ID_NAMESPACE, "/".join(what)))
+
+    def documents(folder: str) -> list[dict[str, Any]]:
+        return [json.loads(path.read_text()) for path in sorted((gx_dir / folder).glob("*.json"))]
+
+    for suite in documents("expectations"):
+        name(suite["id"], "suite", suite["name"])
+        for index, expectation in enumerate(suite["expectations"]):
+            name(expectation["id"], "expectation", suite["name"], str(index), expectation["type"])
+    for definition in documents("validation_definitions"):
+        data = definition["data"]
+        source, asset = data["datasource"]["name"], data["asset"]["name"]
+        name(definition["id"], "validation_definition", definition["name"])
+        name(data["datasource"]["id"], "datasource", source)
+        name(data["asset"]["id"], "asset", source, asset)
+        name(data["batch_definition"]["id"], "batch_definition", source, asset,
+             data["batch_definition"]["name"])
+    for checkpoint in documents("checkpoints"):
+        name(checkpoint["id"], "checkpoint", checkpoint["name"])
+
+    files = [gx_dir / "great_expectations.yml"] + sorted(
+        path for folder in ("expectations", "validation_definitions", "checkpoints")
+        for path in (gx_dir / folder).glob("*.json"))
+    for path in files:
+        text = path.read_text()
+        replaced = UUID_TEXT.sub(lambda match: stable.get(match.group(0), match.group(0)), text)
+        if replaced != text:
+            path.write_text(replaced)
+
+
 if __name__ == "__main__":  # pragma: no cover - maintainers: regenerate expectations/gx JSON
     ensure_gx_objects()
+    stabilise_gx_ids()
     print(f"GX objects written under {GX_ROOT / 'gx'}")

@@ -18,7 +18,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from flows import lake, progress, report, state
+from flows import digest, lake, progress, quarantine, report, state
 from flows.db import connect
 from flows.errors import DiskFull, SourceError, is_disk_full
 from flows.preflight import check_configuration
@@ -28,12 +28,12 @@ from flows.publish import (
     published_version,
     remove_build_copy,
 )
+from flows.redaction import install_log_redaction, mask_exception, masking_secrets
 from flows.runlock import refresh_lock
 from flows.settings import Settings, get_settings
 from flows.sources import catalog
 from flows.sources.catalog import Ingested, IngestRequest
 from flows.stages import (
-    gate_marts,
     gate_raw,
     load_sources,
     note_failure,
@@ -43,6 +43,8 @@ from flows.stages import (
     resolve_references,
 )
 from flows.transform import run_dbt
+
+install_log_redaction()  # Prefect's handlers exist now: no log line carries a secret
 
 
 def _transient_only(task, task_run, state) -> bool:
@@ -57,6 +59,7 @@ def _transient_only(task, task_run, state) -> bool:
 
 
 @task(cache_policy=NO_CACHE, retry_condition_fn=_transient_only, timeout_seconds=6 * 3600)
+@masking_secrets
 def ingest(name: str, request: IngestRequest) -> Ingested:
     spec = next(s for s in catalog.SOURCES if s.name == name)
     landed = spec.ingest(request)
@@ -66,11 +69,13 @@ def ingest(name: str, request: IngestRequest) -> Ingested:
 
 
 @task(name="load-raw", cache_policy=NO_CACHE)
+@masking_secrets
 def load(settings: Settings, build: Path, ingested: dict[str, Ingested], mode: str,
          summary: report.RefreshSummary) -> dict[str, list[str]]:
     con = connect(build, settings)
     try:
         record_refresh(con, summary)
+        digest.snapshot_previous_version(con)  # before dbt replaces the published marts
         run_ids = load_sources(con, settings, ingested, summary)
         resolve_references(con, settings, mode, summary, run_ids)
         return run_ids
@@ -79,6 +84,7 @@ def load(settings: Settings, build: Path, ingested: dict[str, Ingested], mode: s
 
 
 @task(name="raw-gate", cache_policy=NO_CACHE)
+@masking_secrets
 def raw_gate(settings: Settings, build: Path, run_ids: dict[str, list[str]],
              summary: report.RefreshSummary) -> dict[str, Any]:
     result = gate_raw(settings, build, run_ids, summary)
@@ -91,6 +97,7 @@ def raw_gate(settings: Settings, build: Path, run_ids: dict[str, list[str]],
 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
+@masking_secrets
 def dbt_build(settings: Settings, build: Path) -> dict[str, int]:
     progress.reporter().start("dbt build")
     result = run_dbt(settings, ["build"], build)
@@ -99,21 +106,25 @@ def dbt_build(settings: Settings, build: Path) -> dict[str, int]:
 
 
 @task(name="mart-gate", cache_policy=NO_CACHE)
-def mart_gate(settings: Settings, build: Path) -> dict[str, Any]:
-    return _gate_report("mart", gate_marts(settings, build))
+@masking_secrets
+def mart_gate(settings: Settings, build: Path, summary: report.RefreshSummary) -> dict[str, Any]:
+    return _gate_report("mart", quarantine.gate_marts_with_quarantine(settings, build, summary))
 
 
 @task(name="publish", cache_policy=NO_CACHE)
+@masking_secrets
 def publish_build(settings: Settings, build: Path, summary: report.RefreshSummary) -> None:
     published = publish(settings, build)
     summary.warehouse, summary.published_bytes = str(published.warehouse), published.bytes
     summary.published_version = published.version
+    published.warnings += digest.publish_digest(settings, published.version)
     for warning in published.warnings:
         get_run_logger().warning(warning)
         summary.warnings.append(warning)
 
 
 @task(name="lake-publish", cache_policy=NO_CACHE)
+@masking_secrets
 def lake_publish(settings: Settings) -> dict[str, Any]:
     """After the single-file publish: the published warehouse -> one DuckLake snapshot."""
     from prefect.runtime import flow_run
@@ -137,7 +148,7 @@ def alert_on_failure(flow, flow_run, flow_state) -> None:
     try:
         flow_state.result()
     except Exception as exc:  # noqa: BLE001 - the failure being reported
-        message = f"Betacell refresh {flow_run.name} failed: {exc}"
+        message = f"Betacell refresh {flow_run.name} failed: {mask_exception(exc)}"
     for problem in report.alert_failure(settings, flow_run.name, message):
         get_run_logger().error(problem)
 
@@ -150,6 +161,15 @@ def refresh_warehouse(source: str = "snapshot", since: date | None = None, full:
     ``stages`` limits what is ingested (registries, publications, outcomes); the build, the gates
     and the publish always run. Nothing is published unless every critical step passed.
     """
+    try:
+        return _refresh(source, since, full, stages)
+    except BaseException as exc:  # its secrets masked before Prefect records or logs it
+        mask_exception(exc)
+        raise
+
+
+def _refresh(source: str, since: date | None, full: bool,
+             stages: list[str] | None) -> dict[str, Any]:
     settings = get_settings()
     topic = check_configuration(settings, source)
     if settings.lake_catalog:
@@ -189,6 +209,9 @@ def _ingest_to_publish(settings: Settings, source: str, since: date | None, full
             note_failure(settings, summary, spec, outcome.result(raise_on_failure=False))
             continue
         ingested[spec.name] = outcome.result()
+        for warning in ingested[spec.name].warnings:
+            get_run_logger().warning(warning)
+            summary.warnings.append(warning)
     build = prepare_build_database(settings)
     run_ids = load(settings, build, ingested, source, summary)
     if not full and nothing_changed(settings, summary):
@@ -202,7 +225,7 @@ def _ingest_to_publish(settings: Settings, source: str, since: date | None, full
         return
     summary.gates["raw"] = raw_gate(settings, build, run_ids, summary)
     summary.dbt_status_counts = dbt_build(settings, build)
-    summary.gates["mart"] = mart_gate(settings, build)
+    summary.gates["mart"] = mart_gate(settings, build, summary)
     publish_build(settings, build, summary)
     if settings.lake_catalog:  # after the single file is published; one lake snapshot
         lake_publish(settings)
@@ -238,6 +261,7 @@ def _finish(settings: Settings, summary: report.RefreshSummary) -> None:
         summary.records_landed = ctgov.records_landed
         summary.records_loaded, summary.records_rejected = (ctgov.records_loaded,
                                                             ctgov.records_rejected)
+        summary.impossible_dates = ctgov.impossible_dates
     if sheets := summary.sources.get("outcomes"):
         summary.outcome_sheets = sheets.details
     summary.publications_loaded = {name: summary.sources[name].records_loaded
@@ -249,7 +273,8 @@ def _finish(settings: Settings, summary: report.RefreshSummary) -> None:
                              description="What the last refresh built")
     if alert := report.stale_sources_alert(summary):
         get_run_logger().warning(alert)
-        if problem := report.post_alert(settings, alert):
+        if problem := report.post_alert_at_most_daily(settings, alert,
+                                                      report.stale_alert_key(summary)):
             get_run_logger().error(problem)
     if problem := report.settle_failure_record(settings):
         get_run_logger().warning(problem)

@@ -7,7 +7,9 @@ load into ``raw.ictrp_trials`` / ``raw.ctis_trials`` in one transaction per run.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import os
+import stat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,53 @@ class RegistryIngest:
     files: list[str]
     records_landed: int = 0
     skipped_reason: str | None = None
+    warnings: list[str] = field(default_factory=list)  # said in the run summary
+
+
+class NotARegularFile(OSError):
+    """An inbox entry that is not a regular file (a directory, FIFO, socket, device)."""
+
+
+FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+              (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+              (stat.S_ISBLK, "a block device"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in FILE_KINDS if test(mode)), "not a regular file")
+
+
+def read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, a regular file (or a symlink to one). ``stat`` comes first, so a
+    FIFO is never opened (opening one waits for a writer forever); the file is then opened
+    non-blocking and checked again, so nothing swapped in between can block either."""
+    mode = os.stat(path).st_mode  # a symlink loop or a dangling link raises here
+    if not stat.S_ISREG(mode):
+        raise NotARegularFile(f"it is {_kind(mode)}")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(f"it is {_kind(mode)}")
+        return handle.read()
+
+
+def read_inbox(inbox: Path, suffixes: set[str]) -> tuple[list[tuple[Path, bytes]], list[str]]:
+    """The regular files of an inbox with one of ``suffixes``, read; and a warning naming each
+    entry that is skipped (not a regular file, a symlink loop, unreadable). One odd entry never
+    blocks the others."""
+    if not inbox.is_dir():
+        return [], []
+    files, warnings = [], []
+    for path in sorted(inbox.iterdir()):
+        if path.suffix.lower() not in suffixes:
+            continue
+        try:
+            files.append((path, read_regular_file(path)))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            warnings.append(f"{path} is skipped: {reason} (only regular files are read)")
+    return files, warnings
 
 
 def ictrp_inbox(settings: Settings, source: str) -> Path:
@@ -68,19 +117,19 @@ def _published_export_hashes(settings: Settings) -> set[str]:
 def ingest_ictrp(settings: Settings, source: str = "snapshot") -> RegistryIngest:
     """Land every export file of the inbox not yet loaded and published (by sha256)."""
     inbox = ictrp_inbox(settings, source)
-    files = sorted(p for p in inbox.glob("*") if p.suffix.lower() in ICTRP_SUFFIXES) \
-        if inbox.exists() else []
+    files, warnings = read_inbox(inbox, ICTRP_SUFFIXES)
     landed = _published_export_hashes(settings)
-    new = [(p, hashlib.sha256(p.read_bytes()).hexdigest()) for p in files]
-    new = [(p, digest) for p, digest in new if digest not in landed]
+    new = [(p, content, hashlib.sha256(content).hexdigest()) for p, content in files]
+    new = [(p, content, digest) for p, content, digest in new if digest not in landed]
     if not new:
-        return RegistryIngest("ictrp", None, [], skipped_reason=f"no new export in {inbox}")
+        return RegistryIngest("ictrp", None, [], skipped_reason=f"no new export in {inbox}",
+                              warnings=warnings)
     run = LandingRun(settings.raw_dir, "ictrp", new_run_id())
     run.start({"run_id": run.run_id, "source": "ictrp", "inbox": str(inbox)})
-    outcome = RegistryIngest("ictrp", run, [p.name for p, _ in new])
-    for page, (path, digest) in enumerate(new, start=1):
+    outcome = RegistryIngest("ictrp", run, [p.name for p, _, _ in new], warnings=warnings)
+    for page, (path, content, digest) in enumerate(new, start=1):
         try:
-            export = ictrp.read_export(path)
+            export = ictrp.read_export(path, content)
         except (SourceError, OSError) as exc:  # this file alone is rejected, with the reason
             export = ictrp.Export([{"_parse_problem": f"{path.name}: the whole file was "
                                     f"refused: {exc}"}], "refused")

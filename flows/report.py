@@ -29,6 +29,8 @@ class SourceReport:
     mode: str = ""
     pages_landed: int = 0
     resumed_from_page: int | None = None
+    impossible_dates: int = 0
+    alert_key: str | None = None  # what makes this failure the same news as before
 
     @property
     def is_stale(self) -> bool:
@@ -48,6 +50,7 @@ class RefreshSummary:
     records_landed: int = 0
     records_loaded: int = 0
     records_rejected: int = 0
+    impossible_dates: int = 0  # dates of the right shape naming no real day: NULL, text kept
     resumed_from_page: int | None = None
     sources: dict[str, SourceReport] = field(default_factory=dict)
     publications_loaded: dict[str, int] = field(default_factory=dict)
@@ -62,6 +65,7 @@ class RefreshSummary:
     warnings: list[str] = field(default_factory=list)
     gates: dict[str, Any] = field(default_factory=dict)
     changes: dict[str, int] = field(default_factory=dict)
+    quarantined: list[dict[str, Any]] = field(default_factory=list)  # see flows/quarantine.py
 
     @property
     def stale_sources(self) -> list[SourceReport]:
@@ -80,7 +84,8 @@ def summary_markdown(summary: RefreshSummary) -> str:
         f"- ClinicalTrials.gov run: `{summary.run_id or 'none'}`"
         + (f" — {summary.skipped_reason}" if summary.skipped_reason else ""),
         f"- landed: {summary.records_landed} records in {summary.pages_landed} pages",
-        f"- loaded: {summary.records_loaded}, rejected: {summary.records_rejected}",
+        f"- loaded: {summary.records_loaded}, rejected: {summary.records_rejected}, "
+        f"impossible dates (NULL, text kept): {summary.impossible_dates}",
         f"- published version: `{summary.published_version or 'none'}`",
         *(f"- warning: {w}" for w in summary.warnings),
         "",
@@ -100,6 +105,9 @@ def summary_markdown(summary: RefreshSummary) -> str:
           f"({r.get('expectations', 0)} expectations, {len(r.get('warnings', []))} warnings)"
           for gate, r in summary.gates.items()),
         f"- changes since the last run: {summary.changes or 'none'}",
+        f"- quarantined records: {len(summary.quarantined)}"
+        + "".join(f"\n  - {q['record_id']} ({q['source']}): {q['check_name']} "
+                  f"[{(q.get('offending_values') or '')[:200]}]" for q in summary.quarantined),
         "",
         "| table | rows |",
         "|---|---:|",
@@ -167,6 +175,29 @@ def alert_failure(settings: Settings, flow_run: str, message: str) -> list[str]:
     return problems
 
 
+def alert_without_a_run(message: str) -> list[str]:
+    """Alert about a failure that came before any run (a configuration error), best effort:
+    with the settings when they load, else to ``BETACELL_ALERT_WEBHOOK_URL`` as the environment
+    gives it (the settings themselves may be what is wrong)."""
+    import os
+
+    from flows.errors import BetacellError
+    from flows.settings import get_settings
+
+    try:
+        settings = get_settings()
+    except BetacellError:
+        url = os.environ.get("BETACELL_ALERT_WEBHOOK_URL")
+        if not url:
+            return []
+        try:
+            httpx.post(url, json={"text": redact(message)}, timeout=10).raise_for_status()
+        except httpx.HTTPError as exc:
+            return [f"alert webhook failed: {type(exc).__name__}"]
+        return []
+    return alert_failure(settings, "configuration", message)
+
+
 def settle_failure_record(settings: Settings) -> str | None:
     """After a successful run: deliver a failure alert that never reached the webhook, then
     clear the failure record. Returns a problem when the old alert still cannot be sent."""
@@ -184,6 +215,60 @@ def settle_failure_record(settings: Settings) -> str | None:
     except OSError as exc:
         return f"could not clear {path} ({type(exc).__name__})"
     return None
+
+
+ALERT_REPEAT_SECONDS = 24 * 3600
+
+
+def alerts_sent_path(settings: Settings) -> Path:
+    return settings.quality_dir / "alerts_sent.json"
+
+
+def post_alert_at_most_daily(settings: Settings, text: str, key: str) -> str | None:
+    """Post ``text`` unless the alert with the same ``key`` was posted less than a day ago
+    (a sheet rejected and left in the folder is not news every 15 minutes). Returns a problem
+    description or None. Without a writable quality folder it posts every time."""
+    import hashlib
+
+    if not settings.alert_webhook_url:
+        return None
+    path = alerts_sent_path(settings)
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    try:
+        sent = json.loads(path.read_text())
+    except (OSError, ValueError):
+        sent = {}
+    now = utc_now()
+    last = sent.get(digest)
+    if last and (now - _parse_time(last)).total_seconds() < ALERT_REPEAT_SECONDS:
+        return None
+    if problem := post_alert(settings, text):
+        return problem
+    sent = {k: v for k, v in sent.items()
+            if (now - _parse_time(v)).total_seconds() < 7 * ALERT_REPEAT_SECONDS}
+    sent[digest] = now.isoformat()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        aside = path.with_name(path.name + ".part")
+        aside.write_text(json.dumps(sent, indent=2))
+        aside.replace(path)
+    except OSError:
+        pass  # best effort: the next run alerts again
+    return None
+
+
+def _parse_time(text: str) -> Any:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return datetime.min.replace(tzinfo=utc_now().tzinfo)
+
+
+def stale_alert_key(summary: RefreshSummary) -> str:
+    """The identity of a stale-sources alert: which sources, failing for which reason."""
+    return " | ".join(f"{r.source}: {r.alert_key or r.message}" for r in summary.stale_sources)
 
 
 def stale_sources_alert(summary: RefreshSummary) -> str | None:

@@ -52,17 +52,25 @@ def _same_process(record: dict[str, Any]) -> psutil.Process | None:
         return None
 
 
-def _read(path: Path) -> dict[str, Any] | None:
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The lock record: the first JSON document of the file (a shorter record written over a
+    longer one may leave a tail until the file is cut to size)."""
     try:
-        return json.loads(path.read_text() or "null")
+        text = path.read_text().lstrip()
+        return json.JSONDecoder().raw_decode(text)[0] if text else None
     except (OSError, ValueError):
         return None
 
 
+_read = read_record
+
+
 def _write(fd: int, record: dict[str, Any]) -> None:
+    """Write over the old record, then cut the file to size: at no moment is the file empty
+    (truncating first left a window in which a kill lost the record of the children)."""
     data = json.dumps(record, indent=2).encode()
-    os.ftruncate(fd, 0)
     os.pwrite(fd, data, 0)
+    os.ftruncate(fd, len(data))
     os.fsync(fd)
 
 

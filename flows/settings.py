@@ -11,12 +11,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
 from flows.errors import BetacellError
-from flows.redaction import register_secret
+from flows.redaction import register_connection_string, register_secret
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_DIR = PACKAGE_DIR.parent
@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     ctgov_requests_per_second: float = Field(default=1.0, gt=0)
     ctgov_page_size: int = Field(default=1000, ge=1, le=1000)
     ctgov_overlap_days: int = Field(default=2, ge=1)
+    ctgov_max_records: int = Field(
+        default=50_000, ge=1, description="A topic search returning more records fails")
 
     # PubMed / Europe PMC / CTIS (used by later stages; declared here so every URL is configurable)
     pubmed_base_url: str = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils"
@@ -70,7 +72,10 @@ class Settings(BaseSettings):
     http_max_download_bytes: int = Field(
         default=40 * 1024**3, gt=0, description="Largest (decompressed) file downloaded to disk")
     source_deadline_seconds: float = Field(
-        default=4 * 3600.0, gt=0, description="Time budget of one source's ingest")
+        default=30 * 60.0, gt=0, description="Time budget of one source's ingest")
+    bulk_deadline_seconds: float = Field(
+        default=4 * 3600.0, gt=0,
+        description="Time budget of the whole-registry archive (--full --source live)")
     # A source's ingest task is retried after these delays when it failed transiently
     # (timeouts, 429, 5xx after the client's own retries); [] = no task retry.
     source_retry_delays_seconds: Annotated[list[int], NoDecode] = Field(default=[60, 300])
@@ -89,6 +94,11 @@ class Settings(BaseSettings):
         default=0.02, ge=0, le=1, description="A run with a larger share of rejected records fails"
     )
     load_batch_records: int = Field(default=5000, ge=1)
+    # Quarantine (flows/quarantine.py): records whose own numbers are impossible, or that the mart
+    # gate traces failing rows to, are kept out of the marts and the rest publishes; more than
+    # this many records, or more than this share of the trials, is systemic: nothing publishes.
+    max_quarantine: int = Field(default=5, ge=0)
+    max_quarantine_share: float = Field(default=0.01, ge=0, le=1)
     duckdb_memory_limit: str = "3GB"
     duckdb_threads: int = Field(default=2, ge=1)
 
@@ -113,6 +123,16 @@ class Settings(BaseSettings):
     # processes, or an existing cluster's scheduler address (tcp://host:8786)
     dask_workers: int = Field(default=2, ge=1)
     dask_address: str | None = None
+
+    @model_validator(mode="after")
+    def _register_secrets(self) -> Settings:
+        """Every secret-bearing setting is masked wherever it would appear: the keys, the S3
+        secret, the lake catalog's password (libpq URI or password= form) and the webhook URL
+        (a Slack or Teams webhook URL is itself the credential)."""
+        for secret in (self.ncbi_api_key, self.s3_secret, self.alert_webhook_url):
+            register_secret(secret)
+        register_connection_string(self.lake_catalog)
+        return self
 
     @field_validator("lake_include", mode="before")
     @classmethod
@@ -189,8 +209,6 @@ def get_settings() -> Settings:
         raise BetacellError(f"invalid settings: {problems}") from None
     except SettingsError as exc:
         raise BetacellError(f"invalid settings: {exc}") from None
-    for secret in (settings.ncbi_api_key, getattr(settings, "s3_secret", None)):
-        register_secret(secret)
     return settings
 
 

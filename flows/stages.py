@@ -49,21 +49,38 @@ def load_sources(con: duckdb.DuckDBPyConnection, settings: Settings,
             continue
         run_ids[name] = loaded.run_ids
         summary.sources[name] = _report(landed, loaded)
+        summary.warnings += _odd_record_notes(spec, loaded)
     return run_ids
+
+
+def _odd_record_notes(spec: SourceSpec, loaded: Loaded) -> list[str]:
+    """What the summary says about records loaded with something odd about them."""
+    notes = []
+    if loaded.records_superseded:
+        notes.append(f"{spec.label}: {loaded.records_superseded} study version(s) came twice in "
+                     "one run with other content; the newest is loaded, the other is recorded "
+                     "as superseded in marts.rejected_records")
+    if dates := loaded.impossible_dates:
+        notes.append(f"{spec.label}: {len(dates)} date(s) name no real day and are NULL "
+                     f"(their text is kept): {'; '.join(dates[:5])}"
+                     + (f"; and {len(dates) - 5} more" if len(dates) > 5 else ""))
+    return notes
 
 
 def _report(landed: Ingested, loaded: Loaded) -> SourceReport:
     status = "loaded" if loaded.run_ids else "skipped"
-    rejected = [d for d in loaded.details if d.get("status") == "rejected"]
+    rejected = [d for d in loaded.details if d.get("status") in catalog.REJECTED_SHEET]
     if rejected:  # a rejected outcome sheet: its previous version stays in effect (stale)
         return SourceReport(landed.source, "failed", landed.records_landed,
                             loaded.records_loaded, len(rejected), loaded.run_ids,
                             "; ".join(f"{d['sheet']} rejected: {d['message']}" for d in rejected),
-                            details=loaded.details, mode=landed.mode)
+                            details=loaded.details, mode=landed.mode,
+                            alert_key="rejected sheet content " + ",".join(sorted(
+                                str(d.get("sheet_sha256") or d["message"]) for d in rejected)))
     return SourceReport(landed.source, status, landed.records_landed, loaded.records_loaded,
                         loaded.records_rejected, loaded.run_ids, landed.skipped_reason,
                         loaded.rejects[:5], loaded.details, landed.mode, landed.pages_landed,
-                        landed.resumed_from_page)
+                        landed.resumed_from_page, len(loaded.impossible_dates))
 
 
 def record_failures(con: duckdb.DuckDBPyConnection, summary: RefreshSummary, mode: str) -> None:
@@ -147,6 +164,13 @@ def resolve_references(con: duckdb.DuckDBPyConnection, settings: Settings, mode:
         run_ids.setdefault(source, []).extend(loaded.run_ids)
 
 
+def _brings_nothing_new(report: SourceReport) -> bool:
+    if report.details:  # outcome sheets: each unchanged, or rejected before and left as it was
+        return all(d.get("status") in catalog.UNCHANGED_SHEET for d in report.details)
+    return (report.status in {"loaded", "skipped"} and not report.records_loaded
+            and not report.records_rejected)
+
+
 def record_refresh(con: duckdb.DuckDBPyConnection, summary: RefreshSummary) -> None:
     """One raw.refreshes row: "changes since the last run" count from its start."""
     ensure_raw_schema(con)
@@ -156,17 +180,14 @@ def record_refresh(con: duckdb.DuckDBPyConnection, summary: RefreshSummary) -> N
 
 def nothing_changed(settings: Settings, summary: RefreshSummary) -> bool:
     """True when this run would build exactly what is published: every source succeeded and
-    loaded nothing new, no sheet version was recorded, no id was fetched by id, and the code and
-    topic that shape the warehouse are the ones the published version was built with."""
+    loaded nothing new, no sheet version was recorded (a sheet rejected before and left as it
+    was is no news), no id was fetched by id, and the code and topic that shape the warehouse
+    are the ones the published version was built with."""
     from flows.publish import code_fingerprint, published_fingerprint
 
     if settings.lake_catalog:  # the lake may lag the file (e.g. newly configured): rebuild
         return False
-    if not summary.sources or any(r.status not in {"loaded", "skipped"} or r.records_loaded
-                                  or r.records_rejected for r in summary.sources.values()):
-        return False
-    sheets = summary.sources.get("outcomes")
-    if sheets and any(d.get("status") != "unchanged" for d in sheets.details):
+    if not summary.sources or not all(map(_brings_nothing_new, summary.sources.values())):
         return False
     if any(summary.fetched_by_id.values()):
         return False

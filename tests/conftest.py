@@ -142,6 +142,23 @@ def reference_file(name: str) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def metafor():
+    """R's metafor, the oracle of the pooled numbers: one Rscript process for the whole session
+    (tests/oracle/metafor.py). Without R or metafor the tests skip, saying what to install;
+    with CI=true (.ci/run installs them) they fail."""
+    from tests.oracle.metafor import Metafor, MetaforMissing
+
+    try:
+        oracle = Metafor.start()
+    except MetaforMissing as exc:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{exc}; .ci/run installs them on CI")
+        pytest.skip(str(exc))
+    yield oracle
+    oracle.close()
+
+
 def point_at(monkeypatch: pytest.MonkeyPatch, data: Path, snapshot: Path, outcomes: Path) -> None:
     monkeypatch.setenv("BETACELL_DATA_DIR", str(data))
     monkeypatch.setenv("BETACELL_SNAPSHOT_DIR", str(snapshot))

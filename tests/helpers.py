@@ -110,3 +110,29 @@ def _dbt_nodes_started(log: Path, offset: int) -> int:
         if log.stat().st_size >= offset:  # else dbt rotated the log: all of it is this build's
             handle.seek(offset)
         return sum(1 for line in handle if b" START " in line and b" of " in line)
+
+
+ID_LAYERS = ("raw", "seeds", "snapshots", "staging", "intermediate", "marts")
+
+
+def empty_string_ids(warehouse: Path) -> list[tuple[str, str, str, int]]:
+    """Every id column (``*_id``, ``*_ids``, ``id``; text or a list of text) of every layer
+    holding '' (or a list with ''): (schema, table, column, rows). One query over all of them."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        columns = con.execute(f"""
+            select table_schema, table_name, column_name, data_type
+            from information_schema.columns
+            where table_schema in {ID_LAYERS}
+              and (column_name = 'id' or column_name like '%\\_id' escape '\\'
+                   or column_name like '%\\_ids' escape '\\')
+              and data_type in ('VARCHAR', 'VARCHAR[]')""").fetchall()
+        assert len(columns) > 100, "the id columns were not found"
+        counts = " union all ".join(
+            f"select '{schema}', '{table}', '{column}', count(*) from \"{schema}\".\"{table}\" "
+            f"where " + (f"trim(\"{column}\") = ''" if kind == "VARCHAR"
+                         else f"list_contains(list_transform(\"{column}\", x -> trim(x)), '')")
+            for schema, table, column, kind in columns)
+        return [row for row in con.execute(counts).fetchall() if row[3]]
+    finally:
+        con.close()

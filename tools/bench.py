@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -220,7 +221,37 @@ def run_pandas_baseline(archive: Path, workdir: Path, timeout: int = 3600) -> di
     return result
 
 
+@contextmanager
+def scratch_directory(workdir: str | None) -> Iterator[Path]:
+    """The benchmark's scratch space: ``workdir`` when given (kept, for a look afterwards),
+    else a temporary ``betacell-bench-*`` folder removed however the benchmark ends (it holds
+    the archive, the landed files and a DuckDB file: ~90 MB at 2,000 studies, GBs by default)."""
+    if workdir:
+        root = Path(workdir)
+        root.mkdir(parents=True, exist_ok=True)
+        yield root
+        console.print(f"Scratch data kept in {root} (delete it when done).")
+        return
+    root = Path(tempfile.mkdtemp(prefix="betacell-bench-"))
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+# dbt build --select staging alone would not load the seeds that staging's tests read
+# (sheet_vocabulary): build them with it, and only the tests whose every parent is built (the
+# seeds' tests against marts are not)
+STAGING_BUILD = ["build", "--select", "resource_type:seed", "staging",
+                 "--indirect-selection", "cautious"]
+
+
 def run_ctgov_benchmark(studies: int, workdir: str | None, with_pandas: bool = True) -> None:
+    with scratch_directory(workdir) as root:
+        _run_ctgov_benchmark(studies, root, with_pandas)
+
+
+def _run_ctgov_benchmark(studies: int, root: Path, with_pandas: bool) -> None:
     from flows.db import connect
     from flows.ingest import IngestOutcome, land_archive
     from flows.landing import LandingRun
@@ -229,8 +260,6 @@ def run_ctgov_benchmark(studies: int, workdir: str | None, with_pandas: bool = T
     from flows.sources.topic import load_topic
     from flows.transform import run_dbt
 
-    root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="betacell-bench-"))
-    root.mkdir(parents=True, exist_ok=True)
     settings = Settings(data_dir=root / "data")
     archive = root / "ctg-studies.json.zip"
     console.print(f"Generating {studies:,} synthetic studies into {archive} …")
@@ -262,7 +291,9 @@ def run_ctgov_benchmark(studies: int, workdir: str | None, with_pandas: bool = T
 
     results.append(timed("raw files -> DuckDB raw", studies, json_bytes, load))
     results.append(timed("dbt build (staging)", studies, json_bytes,
-                         lambda: run_dbt(settings, ["build", "--select", "staging"], database)))
+                         lambda: run_dbt(settings, STAGING_BUILD, database)))
+    staged = _staged_studies(database)
+    console.print(f"stg_ctgov__studies holds {staged:,} of the {studies:,} studies")
     total = StageResult(
         "archive -> staging (total)",
         sum(r.seconds for r in results),
@@ -310,7 +341,16 @@ def run_ctgov_benchmark(studies: int, workdir: str | None, with_pandas: bool = T
                 f"{baseline['seconds'] / total.seconds:.2f}x; "
                 f"peak RSS ratio: {baseline['peak_rss'] / total.peak_rss:.1f}x"
             )
-    console.print(f"Scratch data kept in {root} (delete it when done).")
+
+
+def _staged_studies(database: Path) -> int:
+    import duckdb
+
+    con = duckdb.connect(str(database), read_only=True)
+    try:
+        return con.execute("select count(*) from staging.stg_ctgov__studies").fetchone()[0]
+    finally:
+        con.close()
 
 
 PUBMED_ARTICLE = """<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM">
@@ -398,8 +438,11 @@ def _run_parser(script: str, path: Path) -> dict[str, Any]:
 
 
 def run_pubmed_benchmark(records: int, workdir: str | None) -> None:
-    root = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="betacell-bench-"))
-    root.mkdir(parents=True, exist_ok=True)
+    with scratch_directory(workdir) as root:
+        _run_pubmed_benchmark(records, root)
+
+
+def _run_pubmed_benchmark(records: int, root: Path) -> None:
     path = root / "pubmed-baseline-synthetic.xml.gz"
     write_pubmed_baseline(path, records)
     with gzip.open(path, "rb") as handle:

@@ -256,6 +256,26 @@ def _unit(measure: str, unit_text: str) -> str:
     return "as_reported"
 
 
+def source_of_record(pmid: str, doi: str, urls: list[str]) -> str:
+    """The link a reader follows for a row: the DOI, else the PubMed record (the citation of
+    record), else the curator's first URL. A site's front page, a forum thread or a clinic's
+    page is never chosen over a DOI or PMID."""
+    if doi:
+        return f"https://doi.org/{doi}"
+    if pmid:
+        return f"https://pubmed.ncbi.nlm.nih.gov/{pmid}/"
+    return urls[0] if urls else ""
+
+
+def other_source_urls(record: str, urls: list[str]) -> str:
+    """Every other URL the curator gave, in their order, space-separated (URLs hold no spaces)."""
+    kept: list[str] = []
+    for url in urls:
+        if url != record and url not in kept:
+            kept.append(url)
+    return " ".join(kept)
+
+
 def outcome_sheet_row(row: dict[str, str]) -> dict[str, str]:
     """A reference outcome row in the extraction-sheet format (data/outcomes/README.md).
 
@@ -265,11 +285,13 @@ def outcome_sheet_row(row: dict[str, str]) -> dict[str, str]:
     value = "" if row["measure"] == "qualitative" else row["value"]
     number = _number(value) if value else None
     followup, timepoint = _months(row["followup_months"]), _months(row["timepoint_months"])
-    urls = re.findall(r"https?://\S+", row["source"])
+    urls = re.findall(r"https?://[^\s;]+", row["source"])
+    record = source_of_record(row["pmid"], row["doi"], urls)
     out = {
         "study_id": row["study_id"], "first_author": row["first_author"], "year": row["year"],
         "journal": row["journal"], "pmid": row["pmid"], "doi": row["doi"],
-        "source_url": urls[0] if urls else "", "trial_id": row["trial_id"],
+        "source_url": record, "other_source_urls": other_source_urls(record, urls),
+        "trial_id": row["trial_id"],
         "design": row["design"], "randomized": row["randomized"],
         "diabetes_type": row["diabetes_type"], "population_note": row["population_note"],
         "therapy_class_as_reported": row["therapy_class"], "cell_source": row["cell_source"],

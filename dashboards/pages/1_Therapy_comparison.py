@@ -1,10 +1,20 @@
 import _paths  # noqa: F401
-import plotly.graph_objects as go
+import pandas as pd
 import streamlit as st
 
 from dashboards import data
+from dashboards.forest_plot import forest_figure
+from dashboards.presentation import (
+    count_text,
+    interval_text,
+    is_missing,
+    proportion,
+    range_text,
+    therapy_name,
+)
 
 st.set_page_config(page_title="Betacell: Therapy comparison", layout="wide")
+data.use_the_page_width()
 st.title("Therapy comparison")
 st.caption("Every number here is read from marts.therapy_outcome_comparison and "
            "marts.outcome_effects; nothing is recomputed. Estimates come from small, mostly "
@@ -18,23 +28,36 @@ if comparison.empty:
     st.info("No pooled outcome yet: the warehouse holds no poolable outcome rows.")
     st.stop()
 
+# a view can be linked: ?outcome=…&definition=…&diabetes_type=…&window=… (ids as in the mart)
+asked = st.query_params
+
+
+def default_index(options: list, parameter: str, preferred) -> int:
+    """The option asked for in the URL, else the preferred one, else the first."""
+    for choice in (asked.get(parameter), preferred):
+        if choice in options:
+            return options.index(choice)
+    return 0
+
+
 outcomes = sorted(comparison["outcome"].unique())
 c1, c2, c3 = st.columns(3)
-outcome = c1.selectbox("Outcome", outcomes, index=outcomes.index("insulin_independence")
-                       if "insulin_independence" in outcomes else 0)
+outcome = c1.selectbox("Outcome", outcomes,
+                       index=default_index(outcomes, "outcome", "insulin_independence"))
 of_outcome = comparison[comparison["outcome"] == outcome]
 definitions = (of_outcome.drop_duplicates("definition_id")
                .sort_values("definition_id")[["definition_id", "definition_label"]])
 headline = of_outcome[of_outcome["is_headline"]]
 default_definition = (headline["definition_id"].iloc[0] if not headline.empty
                       else definitions["definition_id"].iloc[0])
-definition = c2.selectbox("Definition", list(definitions["definition_id"]),
-                          index=list(definitions["definition_id"]).index(default_definition),
+definition_ids = list(definitions["definition_id"])
+definition = c2.selectbox("Definition", definition_ids,
+                          index=default_index(definition_ids, "definition", default_definition),
                           format_func=lambda d: definitions.set_index("definition_id")
                           .loc[d, "definition_label"])
 types = sorted(of_outcome["diabetes_type"].unique())
 diabetes_type = c3.selectbox("Diabetes type (never pooled together)", types,
-                             index=types.index("T1D") if "T1D" in types else 0)
+                             index=default_index(types, "diabetes_type", "T1D"))
 
 t1, t2, t3 = st.columns(3)
 verified_only = t1.toggle("Verified only (no secondary sources)", value=False)
@@ -51,63 +74,72 @@ windows = (rows.drop_duplicates("window_id").sort_values("window_order")
 if windows.empty:
     st.info("Nothing to show for this choice (no cohort in this scenario).")
     st.stop()
-default_window = "m6_18" if "m6_18" in set(windows["window_id"]) else windows["window_id"].iloc[0]
-window = st.radio("Follow-up window", list(windows["window_id"]), horizontal=True,
-                  index=list(windows["window_id"]).index(default_window),
+window_ids = list(windows["window_id"])
+window = st.radio("Follow-up window", window_ids, horizontal=True,
+                  index=default_index(window_ids, "window", "m6_18"),
                   format_func=lambda w: windows.set_index("window_id").loc[w, "window_label"])
-rows = rows[rows["window_id"] == window].sort_values(["therapy_class", "msc_source"],
-                                                     na_position="first")
+rows = (rows[rows["window_id"] == window]
+        .sort_values(["therapy_class", "msc_source"], na_position="first").reset_index(drop=True))
 
-fig = go.Figure()
-labels = []
-by_fact = effects.set_index("outcome_fact_id")
-for _, row in rows.iterrows():
-    name = row["therapy_label"] + (f" · {row['msc_source']}" if row["msc_source"]
-                                   and row["msc_source"] != "all sources" else "")
-    for fact_id in row["outcome_fact_ids"]:
-        fact = by_fact.loc[fact_id]
-        label = (f"{name} · {fact['study_id']} · {fact['arm'] or ''} "
-                 f"({fact['events']}/{fact['participants']})")
-        labels.append(label)
-        fig.add_trace(go.Scatter(
-            x=[fact["estimate"]], y=[label], mode="markers", showlegend=False,
-            marker={"size": 8, "color": "#4c78a8"},
-            error_x={"type": "data", "symmetric": False,
-                     "array": [fact["ci_high"] - fact["estimate"]],
-                     "arrayminus": [fact["estimate"] - fact["ci_low"]]}))
-    label = f"◆ {name}: k={row['k_cohorts']}, N={row['n_participants']}"
-    labels.append(label)
-    if row["pi_low"] == row["pi_low"]:  # a prediction interval exists
-        fig.add_trace(go.Scatter(x=[row["pi_low"], row["pi_high"]], y=[label, label],
-                                 mode="lines", line={"color": "#e45756", "dash": "dot"},
-                                 showlegend=False))
-    fig.add_trace(go.Scatter(
-        x=[row["ci_low"], row["estimate"], row["ci_high"], row["estimate"], row["ci_low"]],
-        y=[label] * 5, fill="toself", mode="lines+markers", showlegend=False,
-        marker={"symbol": "diamond", "size": 12, "color": "#e45756"},
-        line={"color": "#e45756"}))
-fig.update_layout(height=max(300, 28 * len(labels)), xaxis={"range": [0, 1],
-                  "title": f"{outcome}: {definition} (proportion, 95 % CI)"},
-                  yaxis={"autorange": "reversed"}, margin={"l": 10, "r": 10, "t": 10, "b": 40})
-st.plotly_chart(fig, width="stretch")
+definition_label = definitions.set_index("definition_id").loc[definition, "definition_label"]
+st.plotly_chart(forest_figure(rows, effects, data.therapy_class_colours(),
+                              f"{definition_label}: proportion of participants (95 % CI)"),
+                width="stretch", config={"displayModeBar": False})
+st.caption("Squares: one per cohort at its raw proportion, area proportional to its weight in "
+           "the pooled estimate, with its exact 95 % CI. Diamond: the pooled estimate, spanning "
+           "its 95 % CI (none for a single cohort, which is not pooled). Dotted line: the 95 % "
+           "prediction interval (three cohorts or more).")
 
 st.subheader("Estimates")
-table = rows[["therapy_class", "therapy_label", "msc_source", "k_cohorts", "n_participants",
-              "n_events", "estimate", "ci_low", "ci_high", "pi_low", "pi_high", "method",
-              "caveats", "timepoints_used", "study_ids"]].copy()
-table["caveats"] = table["caveats"].map(lambda c: "; ".join(c) if c is not None else "")
-table["timepoints_used"] = table["timepoints_used"].map(
-    lambda c: ", ".join(c) if c is not None else "")
-table["study_ids"] = table["study_ids"].map(lambda c: ", ".join(c) if c is not None else "")
-st.dataframe(table, hide_index=True, width="stretch",
-             column_config={c: st.column_config.NumberColumn(format="%.3f")
-                            for c in ("estimate", "ci_low", "ci_high", "pi_low", "pi_high")})
+joined = {"caveats": "; ", "timepoints_used": ", ", "study_ids": ", "}
+lists = {c: rows[c].map(lambda v, sep=sep: sep.join(v) if v is not None else "")
+         for c, sep in joined.items()}
+st.table(pd.DataFrame({
+    "therapy": [therapy_name(r.therapy_label, r.msc_source) for r in rows.itertuples()],
+    "k": rows["k_cohorts"], "N": rows["n_participants"], "events": rows["n_events"],
+    "estimate (95 % CI)": [interval_text(r.estimate, r.ci_low, r.ci_high)
+                           for r in rows.itertuples()],
+    "prediction interval": [range_text(r.pi_low, r.pi_high) for r in rows.itertuples()],
+    "I²": [proportion(v) if not is_missing(v) else "" for v in rows["i2"]],
+    "certainty (automatic)": rows["certainty"],
+    "caveats": lists["caveats"]}).set_index("therapy"))
+st.caption("Certainty: an automatic GRADE-style rating from fixed rules (README, 'Certainty of "
+           "the evidence'), not a guideline panel's judgement.")
+with st.expander("Why each certainty: one reason per domain (an automatic rating, not a "
+                 "guideline panel's judgement)"):
+    reasons = rows[["therapy_label", "msc_source", "certainty", "certainty_design",
+                    "certainty_risk_of_bias_reason", "certainty_inconsistency_reason",
+                    "certainty_imprecision_reason", "certainty_indirectness_reason",
+                    "certainty_publication_bias_reason"]]
+    st.dataframe(reasons.rename(columns=lambda c: c.removeprefix("certainty_")
+                                .removesuffix("_reason")),
+                 hide_index=True, width="stretch")
+st.caption("How each estimate was made")
+st.table(pd.DataFrame({
+    "therapy": [therapy_name(r.therapy_label, r.msc_source) for r in rows.itertuples()],
+    "method": rows["method"], "timepoints used": lists["timepoints_used"],
+    "reports used": lists["study_ids"]}).set_index("therapy"))
 
 st.subheader("The rows behind the plot")
 used = effects[effects["outcome_fact_id"].isin(
-    {f for ids in rows["outcome_fact_ids"] for f in ids})]
-st.dataframe(used[["study_id", "cohort_id", "arm", "timepoint_text", "events", "participants",
-                   "estimate", "ci_low", "ci_high", "verification_status", "is_count_derived",
-                   "is_complement_converted", "source_url"]],
-             hide_index=True, width="stretch",
-             column_config={"source_url": st.column_config.LinkColumn("source")})
+    {f for ids in rows["outcome_fact_ids"] for f in ids})].reset_index(drop=True)
+st.dataframe(pd.DataFrame({
+    "report": used["study_id"], "arm": used["arm"], "timepoint": used["timepoint_text"],
+    "events / N": [count_text(e, n) for e, n in zip(used["events"], used["participants"],
+                                                    strict=True)],
+    "proportion (95 % CI)": [interval_text(e, lo, hi) for e, lo, hi
+                             in zip(used["estimate"], used["ci_low"], used["ci_high"],
+                                    strict=True)],
+    "verified": used["verification_status"],
+    "counts": [", ".join(note for flag, note in ((d, "derived from a %"), (c, "complement"))
+                         if flag) or "as reported"
+               for d, c in zip(used["is_count_derived"], used["is_complement_converted"],
+                               strict=True)],
+    "source": used["source_url"], "cohort": used["cohort_id"]}),
+    hide_index=True, width="stretch",
+    column_config={"arm": st.column_config.TextColumn(width="small"),
+                   "events / N": st.column_config.TextColumn(width="small"),
+                   "verified": st.column_config.TextColumn(width="small"),
+                   "counts": st.column_config.TextColumn(width="small"),
+                   "source": st.column_config.LinkColumn(
+                       "source", display_text=r"https?://(?:www\.)?([^/]+)/.*", width="small")})

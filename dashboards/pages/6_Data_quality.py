@@ -2,8 +2,10 @@ import _paths  # noqa: F401
 import streamlit as st
 
 from dashboards import data
+from dashboards.presentation import timestamp_text
 
 st.set_page_config(page_title="Betacell: Data quality", layout="wide")
+data.use_the_page_width()
 st.title("Data quality")
 
 st.subheader("Sources")
@@ -18,7 +20,24 @@ else:
              + "; ".join(f"{r.source_label}: {r.last_error}" for r in stale.itertuples()))
     st.dataframe(stale[["source_label", "last_attempt_at", "last_loaded_at", "last_error"]],
                  hide_index=True, width="stretch", key="stale_sources")
-st.dataframe(sources, hide_index=True, width="stretch", key="sources")
+st.dataframe(sources[[c for c in sources.columns if c not in {"source", "last_error"}]
+                     + ["last_error"]],
+             hide_index=True, width="stretch", key="sources",
+             column_config=data.column_config(sources))
+
+st.subheader("Quarantined records")
+quarantined = data.mart("quarantined_records")
+if quarantined.empty:
+    st.caption("No record is quarantined: no record states impossible numbers, and the mart gate "
+               "traced no failure to a record.")
+else:
+    st.error(f"{quarantined['record_id'].nunique()} record(s) quarantined - their results rows "
+             "are kept out of every mart, the rest is published: "
+             + "; ".join(f"{r.record_id}: {r.check_name}" for r in quarantined.itertuples()))
+    st.dataframe(quarantined[["record_id", "source", "check_name", "offending_values",
+                              "detected_by", "first_seen_at", "source_url"]],
+                 hide_index=True, width="stretch", key="quarantined_records",
+                 column_config={"source_url": st.column_config.LinkColumn("source")})
 
 reports = data.gate_reports()
 if not reports:
@@ -26,7 +45,8 @@ if not reports:
 for gate, report in reports.items():
     status = "passed" if report["passed"] else "FAILED"
     st.subheader(f"{gate.capitalize()} gate: {status}")
-    st.caption(f"Validated {report.get('validated_at')}: {report['expectations']} expectations "
+    st.caption(f"Validated {timestamp_text(report.get('validated_at'))}: "
+               f"{report['expectations']} expectations "
                f"in {report['checks']} checks; {len(report['warnings'])} warning(s).")
     if report["critical_failures"]:
         st.error("Critical failures")
@@ -43,15 +63,17 @@ st.caption(f"{len(unresolved)} trial id(s) named by curated sheets, curated link
            "or PubMed DataBank entries that no registry record in the warehouse carries, even "
            "after fetching them by id.")
 st.dataframe(unresolved[["registry_id", "registry", "unresolved_reason", "referenced_by",
-                         "last_checked_at"]], hide_index=True, width="stretch")
+                         "last_checked_at"]], hide_index=True, width="stretch",
+             column_config=data.column_config(unresolved))
 
 st.subheader("Classification review queue")
 queue = data.mart("classification_review_queue")
 open_items = queue[queue["review_status"] == "open"]
-st.caption(f"{len(open_items)} open item(s): registry records too thin to classify (no "
-           "intervention listed, or products named only by codes). A row in "
-           "dbt_project/seeds/classification_overrides.csv closes an item.")
-st.dataframe(open_items[["trial_id", "registry", "brief_title", "product_names",
+st.caption(f"{len(open_items)} open item(s): registry records the rules cannot place (a named "
+           "product no class fits, conflicting signals, a cell product no rule places, or a "
+           "record too thin to tell). A row in dbt_project/seeds/classification_overrides.csv "
+           "closes an item.")
+st.dataframe(open_items[["trial_id", "registry", "brief_title", "product_names", "review_kind",
                          "review_reason"]], hide_index=True, width="stretch")
 
 st.subheader("Outcome sheet warnings and errors")

@@ -16,7 +16,7 @@
     "lastUpdatePostDateStruct":{{ date_struct }}},
   "sponsorCollaboratorsModule":{"responsibleParty":{"type":"VARCHAR"},"leadSponsor":{"name":"VARCHAR","class":"VARCHAR"},
     "collaborators":[{"name":"VARCHAR","class":"VARCHAR"}]},
-  "descriptionModule":{"briefSummary":"VARCHAR"},
+  "descriptionModule":{"briefSummary":"VARCHAR","detailedDescription":"VARCHAR"},
   "conditionsModule":{"conditions":["VARCHAR"],"keywords":["VARCHAR"]},
   "designModule":{"studyType":"VARCHAR","phases":["VARCHAR"],"patientRegistry":"BOOLEAN",
     "designInfo":{"allocation":"VARCHAR","interventionModel":"VARCHAR","primaryPurpose":"VARCHAR","observationalModel":"VARCHAR","timePerspective":"VARCHAR","maskingInfo":{"masking":"VARCHAR"}},

@@ -1,7 +1,8 @@
 {#-
   Registry dates arrive as yyyy, yyyy-MM or yyyy-MM-dd. We keep the original text, its
   precision ('year', 'month', 'day') and a normalised date set to the FIRST day of the period
-  (2015-08 -> 2015-08-01). Anything else yields null date and null precision.
+  (2015-08 -> 2015-08-01). Anything else yields null date and null precision — a date of the
+  right shape that names no real day ('2020-13-45') too: its text is kept beside it.
 -#}
 {% macro partial_date(expr) -%}
     case
@@ -13,6 +14,7 @@
 
 {% macro partial_date_precision(expr) -%}
     case
+        when ({{ partial_date(expr) }}) is null then null
         when regexp_full_match({{ expr }}, '\d{4}-\d{2}-\d{2}') then 'day'
         when regexp_full_match({{ expr }}, '\d{4}-\d{2}') then 'month'
         when regexp_full_match({{ expr }}, '\d{4}') then 'year'

@@ -12,3 +12,18 @@ trim(regexp_replace(regexp_replace(regexp_replace({{ expr }},
     '\b(administration|administered|infusion|intravenous|iv|injection|injected|dose|doses|dosing|low|high|mid|arm|group|cohort|part|phase|treatment|therapy|product|single|multiple|repeat|repeated|and|or|of|with|the|a|in)\b', ' ', 'g'),
     '[^a-z]+', ' ', 'g'))
 {%- endmacro %}
+
+{#- Words naming a cell product (a therapy made of cells), in intervention names or titles. A
+    record whose interventions no rule places but which names one goes to review. -#}
+{% macro cell_product_pattern() -%}
+\bcells?\b|\bcellular\b|cell[- ]based|ex vivo
+{%- endmacro %}
+
+{#- Cell words that do not name a cell product: cells measured or targeted (beta, islet, alpha,
+    T and B cells, blood cells), and words that only contain "cell". Removed before
+    cell_product_pattern is matched. -#}
+{% macro without_cell_words_of_other_meaning(expr) -%}
+regexp_replace({{ expr }},
+    '(beta|β|alpha|islet|pancreatic|sickle|red|white|blood|immune|killer|\bt|\bb|cd4\+?|cd8\+?|plasma|fat|tumou?r|cancer|endothelial)[- ]cells?|cell (phone|count|function|mass|rest|preservation|loss|death|survival|destruction|autoimmunity|proliferation|regeneration|health|reserve|stress|failure|dysfunction|response|secretion)s?|cellulitis|cellulose|fuel cells?',
+    ' ', 'g')
+{%- endmacro %}

@@ -45,6 +45,7 @@ class Ingested:
     resumed_from_page: int | None = None
     ledger: dict[str, Any] = field(default_factory=dict)  # extra fields for raw.ingest_runs
     started_at: Any = field(default_factory=utc_now)
+    warnings: list[str] = field(default_factory=list)  # said in the run summary and the log
 
 
 @dataclass
@@ -55,6 +56,8 @@ class Loaded:
     records_rejected: int = 0
     rejects: list[dict[str, Any]] = field(default_factory=list)
     details: list[dict[str, Any]] = field(default_factory=list)
+    records_superseded: int = 0  # a study twice in one run: the older version, not loaded
+    impossible_dates: list[str] = field(default_factory=list)  # kept as text, NULL as dates
 
 
 @dataclass(frozen=True)
@@ -108,7 +111,7 @@ def _ingest_ctgov(request: IngestRequest) -> Ingested:
         "ctgov", outcome.mode, [outcome.run] if outcome.run else [],
         skipped_reason=outcome.skipped_reason, records_landed=outcome.records_landed,
         pages_landed=outcome.pages_landed, resumed_from_page=outcome.resumed_from_page,
-        started_at=outcome.started_at,
+        started_at=outcome.started_at, warnings=outcome.warnings,
         ledger={"api_version": outcome.api_version, "data_timestamp": outcome.data_timestamp,
                 "since_date": outcome.since, "query": outcome.query,
                 "topic_version": request.topic.version,
@@ -141,6 +144,8 @@ def _load_ctgov(con: duckdb.DuckDBPyConnection, ingested: Ingested, settings: Se
         loaded.records_loaded += result.records_loaded
         loaded.records_rejected += result.records_rejected
         loaded.rejects += result.rejects[:20]
+        loaded.records_superseded += result.records_superseded
+        loaded.impossible_dates += result.impossible_dates
     return loaded
 
 
@@ -152,7 +157,7 @@ def _ingest_ictrp(request: IngestRequest) -> Ingested:
     return Ingested("ictrp", "files", [outcome.run] if outcome.run else [],
                     skipped_reason=outcome.skipped_reason,
                     records_landed=outcome.records_landed, pages_landed=len(outcome.files),
-                    ledger={"query": {"files": outcome.files}})
+                    ledger={"query": {"files": outcome.files}}, warnings=outcome.warnings)
 
 
 def _ingest_ctis(request: IngestRequest) -> Ingested:
@@ -192,7 +197,7 @@ def _ingest_pubmed(request: IngestRequest) -> Ingested:
     return Ingested("pubmed", outcome.mode, [outcome.run] if outcome.run else [],
                     skipped_reason=outcome.skipped_reason,
                     records_landed=outcome.records_landed, pages_landed=outcome.pages_landed,
-                    started_at=outcome.started_at,
+                    started_at=outcome.started_at, warnings=outcome.warnings,
                     ledger={"query": outcome.query, "since_date": outcome.since})
 
 
@@ -235,6 +240,8 @@ def _load_europepmc(con: duckdb.DuckDBPyConnection, ingested: Ingested,
 
 # -- Curated outcome sheets -----------------------------------------------------------------------
 SHEET_SUFFIXES = {".csv", ".xlsx", ".xlsm"}
+REJECTED_SHEET = {"rejected", "still_rejected"}  # the sheet's previous version stays in effect
+UNCHANGED_SHEET = {"unchanged", "still_rejected"}  # nothing new to build from
 
 
 def _ingest_outcomes(request: IngestRequest) -> Ingested:
@@ -257,21 +264,26 @@ def _load_outcomes(con: duckdb.DuckDBPyConnection, ingested: Ingested,
 
     from flows.load import record_ledger
     from flows.outcomes import SheetRejected, load_outcome_sheet, withdraw_missing_sheets
+    from flows.publish import code_fingerprint, published_fingerprint
 
     loaded = Loaded("outcomes")
     run_id = f"sheets-{ingested.started_at:%Y%m%dT%H%M%SZ}"
     sheets = list(map(Path, ingested.ledger.get("sheets", [])))
     seen: dict[str, str] = {}
+    # a rejection is remembered while the code that validated it is the published one
+    same_validation = published_fingerprint(settings) == code_fingerprint(settings)
     for sheet in sheets:
         try:
-            result = load_outcome_sheet(con, sheet, run_id, seen)
+            result = load_outcome_sheet(con, sheet, run_id, seen,
+                                        remember_rejections=same_validation)
         except SheetRejected as exc:
-            result = {"status": "rejected", "rows": 0, "message": str(exc)}
+            result = {"status": "rejected", "rows": 0, "message": str(exc),
+                      "sheet_sha256": exc.sheet_sha256}
         loaded.details.append({"sheet": sheet.name, **result})
         loaded.records_loaded += result.get("rows", 0)
     if ingested.ledger.get("folder_found"):
         loaded.details += withdraw_missing_sheets(con, {p.name for p in sheets}, run_id)
-    rejected = [d for d in loaded.details if d["status"] == "rejected"]
+    rejected = [d for d in loaded.details if d["status"] in REJECTED_SHEET]
     if loaded.details:
         status = ("failed" if rejected else "loaded"
                   if any(d["status"] in {"accepted", "withdrawn"} for d in loaded.details)

@@ -5,9 +5,10 @@ Transport and parsing only; nothing here knows about DuckDB or the landing layou
 
 from __future__ import annotations
 
+import hashlib
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -62,18 +63,69 @@ class StudyPage:
     total_count: int | None
 
 
+def study_key(study: Any) -> str:
+    """What identifies a record within one search: its nctId, else a hash of its content."""
+    if isinstance(study, dict):
+        protocol = study.get("protocolSection")
+        ident = protocol.get("identificationModule") if isinstance(protocol, dict) else None
+        nct_id = ident.get("nctId") if isinstance(ident, dict) else None
+        if isinstance(nct_id, str) and nct_id:
+            return nct_id
+    return "sha256:" + hashlib.sha256(orjson.dumps(study)).hexdigest()
+
+
+def record_key(line: bytes) -> str:
+    """:func:`study_key` of one landed JSON line (a line that does not parse keys by its hash)."""
+    try:
+        return study_key(orjson.loads(line))
+    except orjson.JSONDecodeError:
+        return "sha256:" + hashlib.sha256(line).hexdigest()
+
+
+@dataclass
+class PagingGuard:
+    """Bounds one search's paging where tokens cannot: a page that brings no record not seen
+    earlier in the search ends it (a server handing out fresh tokens on the same records), and
+    more records than ``max_records`` (BETACELL_CTGOV_MAX_RECORDS) fail it."""
+
+    max_records: int
+    seen: set[str] = field(default_factory=set)
+    records: int = 0
+    stopped: str | None = None
+
+    def admit(self, client: PoliteClient, number: int, studies: list[Any]) -> bool:
+        keys = {study_key(s) for s in studies}
+        if not keys - self.seen:
+            self.stopped = (f"page {number} of the search brought no study not seen on an "
+                            "earlier page (the paging repeats itself), so paging stopped there; "
+                            "the pages before it are kept")
+            return False
+        self.seen |= keys
+        self.records += len(studies)
+        if self.records > self.max_records:
+            raise SourceError(
+                f"{client.source} /studies: the search has passed {self.max_records:,} records "
+                f"at page {number} (BETACELL_CTGOV_MAX_RECORDS), far more than a topic search "
+                "returns: check the topic, or raise the setting if the topic really is that "
+                "broad. Pages landed so far are kept.")
+        return True
+
+
 def iter_study_pages(
     client: PoliteClient,
     params: dict[str, str],
     *,
     start_token: str | None = None,
     start_number: int = 1,
+    guard: PagingGuard | None = None,
 ) -> Iterator[StudyPage]:
     """Yield pages until there is no ``nextPageToken`` or a page comes back empty.
 
     An exactly-full last page can still carry a token whose page is empty; that empty page ends
-    the loop rather than being landed.
+    the loop rather than being landed. Paging also ends when the ``guard`` says a page brought
+    nothing new, and fails past its record cap or a repeated token.
     """
+    guard = guard or PagingGuard(max_records=10**9)
     token = start_token
     number = start_number
     seen_tokens: set[str] = set() if start_token is None else {start_token}
@@ -103,6 +155,8 @@ def iter_study_pages(
                 f"{client.source} /studies: page {number} is beyond the {expected} page(s) its "
                 f"totalCount of {total} allows (plus one): the paging loops (fresh tokens, same "
                 f"records), so the search is stopped here")
+        if not guard.admit(client, number, studies):
+            return
         yield StudyPage(number, token, studies, next_token, body.get("totalCount"))
         if next_token is None:
             return

@@ -38,7 +38,7 @@ class Limits:
     """What one client may spend: time per request and per source, bytes per body."""
 
     request_deadline_seconds: float = 300.0
-    source_deadline_seconds: float = 4 * 3600.0
+    source_deadline_seconds: float = 30 * 60.0
     max_retry_after_seconds: float = 600.0
     max_response_bytes: int = 256 * 1024**2
     max_download_bytes: int = 40 * 1024**3
@@ -201,7 +201,8 @@ class PoliteClient:
                     raise SourceError(
                         f"{self.describe(path, params)} failed with HTTP {response.status_code} "
                         f"(not retried: the request itself is wrong). Server said: "
-                        f"{quote_body(response) or '(empty body)'}"
+                        f"{quote_body(response) or '(empty body)'}",
+                        status=response.status_code,
                     )
                 last_problem = f"HTTP {response.status_code}: {quote_body(response)}"
                 delay = self.retry.backoff(attempt, self.rng)

@@ -117,9 +117,10 @@ def parse_csv_export(content: bytes, name: str = "export.csv",
         csv.field_size_limit(previous_limit)
 
 
-def read_export(path: Path) -> Export:
-    """Every record of one export file, with the text encoding it was read in."""
-    content = path.read_bytes()
+def read_export(path: Path, content: bytes | None = None) -> Export:
+    """Every record of one export file (``content``, when already read), with the text encoding
+    it was read in."""
+    content = path.read_bytes() if content is None else content
     if path.suffix.lower() == ".xml":
         return Export(list(parse_xml_export(content, path.name)), "xml")
     if path.suffix.lower() == ".csv":

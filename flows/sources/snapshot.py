@@ -20,9 +20,16 @@ from flows.errors import BetacellError
 RANGE_FILTER = re.compile(r"AREA\[LastUpdatePostDate\]RANGE\[(\d{4}-\d{2}-\d{2}),\s*MAX\]")
 
 
+def _field(study: Any, *path: str) -> Any:
+    """A value inside a study, None where any module on the way is absent, null or odd."""
+    for key in path:
+        study = study.get(key) if isinstance(study, dict) else None
+    return study
+
+
 def _last_update(study: dict[str, Any]) -> str:
-    status = study.get("protocolSection", {}).get("statusModule", {})
-    return status.get("lastUpdatePostDateStruct", {}).get("date", "")
+    value = _field(study, "protocolSection", "statusModule", "lastUpdatePostDateStruct", "date")
+    return value if isinstance(value, str) else ""
 
 
 class CtgovSnapshotTransport(httpx.BaseTransport):
@@ -51,8 +58,7 @@ class CtgovSnapshotTransport(httpx.BaseTransport):
 
     def _study(self, nct_id: str) -> httpx.Response:
         for study in self.studies:
-            if study.get("protocolSection", {}).get("identificationModule", {}).get(
-                    "nctId") == nct_id:
+            if _field(study, "protocolSection", "identificationModule", "nctId") == nct_id:
                 return httpx.Response(200, content=orjson.dumps(study),
                                       headers={"content-type": "application/json"})
         return httpx.Response(404, json={"message": f"Study {nct_id} not found"})
@@ -67,7 +73,10 @@ class CtgovSnapshotTransport(httpx.BaseTransport):
             since = match.group(1)
             studies = [s for s in studies if _last_update(s) >= since]
         page_size = min(int(params.get("pageSize", "10") or 10), 1000) or 10
-        offset = int(params.get("pageToken", "0") or 0)
+        token = params.get("pageToken", "0") or "0"
+        if not token.isdigit() or int(token) > len(studies):  # as the registry answers
+            return httpx.Response(400, text=f"Invalid pageToken '{token}'")
+        offset = int(token)
         page = studies[offset : offset + page_size]
         body: dict[str, Any] = {"studies": page}
         if params.get("countTotal") == "true":

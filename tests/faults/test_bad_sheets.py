@@ -115,3 +115,50 @@ def test_sheets_rejected_alone_reverted_withdrawn_and_cut(published_copy):
     assert staged(settings) == [(MAIN, 4)]
     assert query(settings.warehouse_path, "select count(*) from marts.fct_outcomes "
                  "where source = 'publication'") == [(4,)]
+
+
+def test_a_rejected_sheet_left_in_the_folder_is_not_news_every_run(published_copy, monkeypatch):
+    """Three refreshes (> 30 s: the first rebuilds, 2-3 min; the others find nothing new): a
+    rejected sheet left as it is is not read again, forces no rebuild and no new version, and
+    its alert is repeated at most once a day (the record of the last alert is moved back 25
+    hours to stand for the next day)."""
+    import json
+    from datetime import timedelta
+
+    from flows.report import alerts_sent_path, utc_now
+    from flows.settings import get_settings, reset_settings_cache
+    from tests.integration.test_live_corpus import serve_hook
+
+    settings = published_copy
+    with (settings.outcomes_path / MAIN).open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        header, rows = reader.fieldnames, list(reader)
+    write_sheet(settings.outcomes_path / "broken.csv", header,
+                [{**rows[0], "value": "inf", "study_id": "probe-stale"}])
+    with serve_hook() as hook:
+        monkeypatch.setenv("BETACELL_ALERT_WEBHOOK_URL", hook.url_for("/hook"))
+        reset_settings_cache()
+        settings = get_settings()
+        first = refresh_warehouse(source="snapshot", stages=["outcomes"])
+        assert details(first)["broken.csv"]["status"] == "rejected"
+        assert first["published_version"] and "outcomes" in first["stale_sources"]
+        assert len(hook.log) == 1 and "broken.csv" in hook.log[0][0].get_data(as_text=True)
+
+        def never(*args, **kwargs):
+            raise AssertionError("a sheet rejected before was read again")
+
+        with monkeypatch.context() as patch:
+            patch.setattr("flows.outcomes.read_sheet", never)
+            second = refresh_warehouse(source="snapshot", stages=["outcomes"])
+        assert details(second)["broken.csv"]["status"] == "still_rejected"
+        assert second["nothing_changed"] and not second["published_version"]
+        assert "outcomes" in second["stale_sources"]
+        assert len(hook.log) == 1, "the same rejected sheet was alerted twice in one day"
+
+        path = alerts_sent_path(settings)
+        sent = json.loads(path.read_text())
+        day_before = (utc_now() - timedelta(hours=25)).isoformat()
+        path.write_text(json.dumps({key: day_before for key in sent}))
+        third = refresh_warehouse(source="snapshot", stages=["outcomes"])
+        assert third["nothing_changed"]
+        assert len(hook.log) == 2 and "broken.csv" in hook.log[1][0].get_data(as_text=True)

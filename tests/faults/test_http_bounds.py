@@ -132,9 +132,12 @@ def test_a_source_stops_when_its_time_budget_is_used_up():
 
 
 def test_a_repeated_ctgov_page_token_stops_paging():
-    def handler(request):
-        return httpx.Response(200, json={"studies": [{"protocolSection": {}}],
-                                         "nextPageToken": "SAME"})
+    numbers = iter(range(10**6))
+
+    def handler(request):  # new records on every page, but always the same token
+        return httpx.Response(200, json={"studies": [{"protocolSection": {
+            "identificationModule": {"nctId": f"NCT{next(numbers):08d}"}}}],
+            "nextPageToken": "SAME"})
 
     pages = ctgov.iter_study_pages(mock_client(handler), {"query.cond": "diabetes"})
     with pytest.raises(SourceError, match=r"nextPageToken 'SAME', a token it already gave"):
@@ -174,14 +177,16 @@ def test_pages_cycling_between_two_or_fresh_tokens_on_the_same_records_stop():
 
     tokens = iter(range(10**6))
 
-    def fresh_tokens(request):
-        body = {"studies": [{"protocolSection": {}}], "nextPageToken": f"T{next(tokens)}"}
+    def fresh_tokens_new_records(request):
+        n = next(tokens)
+        body = {"studies": [{"protocolSection": {"identificationModule": {
+            "nctId": f"NCT{n:08d}"}}}], "nextPageToken": f"T{n}"}
         if request.url.params.get("countTotal") == "true":
             body["totalCount"] = 1
         return httpx.Response(200, json=body)
 
     with pytest.raises(SourceError, match=r"page 3 is beyond the 1 page\(s\) its totalCount of 1 allows"):
-        list(ctgov.iter_study_pages(mock_client(fresh_tokens), {"pageSize": "1000"}))
+        list(ctgov.iter_study_pages(mock_client(fresh_tokens_new_records), {"pageSize": "1000"}))
 
 
 def test_failure_messages_promise_a_resume_only_for_sources_that_resume():

@@ -18,7 +18,7 @@ import pytest
 
 from flows.errors import BetacellError
 from flows.refresh import refresh_warehouse
-from flows.runlock import _is_prefect_server, refresh_lock
+from flows.runlock import _is_prefect_server, read_record, refresh_lock
 from tests.conftest import edit_one_sheet_value
 from tests.helpers import start_refresh_until_dbt_builds
 
@@ -34,7 +34,7 @@ def test_killing_only_the_refresh_process_orphans_nothing_that_blocks(published_
     parent = psutil.Process(process.pid)
     servers = [p for p in parent.children(recursive=True) if _is_prefect_server(p)]
     assert servers, "no temporary Prefect server: the orphan case is not reproduced"
-    recorded = json.loads((settings.build_dir / ".refresh.lock").read_text())
+    recorded = read_record(settings.build_dir / ".refresh.lock")
     assert recorded["holder"]["pid"] == process.pid
     assert dbt.pid in {c["pid"] for c in recorded["children"]}
 

@@ -8,6 +8,7 @@ run) and the run's PREFECT_HOME. The key must appear in none of them."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -83,3 +84,134 @@ def test_an_echoed_api_key_reaches_no_file_alert_terminal_or_prefect_state(tmp_p
     assert files_containing(prefect_api.database_dir, b"api_key=***")
     assert files_containing(prefect_api.database_dir, API_KEY.encode()) == []
     assert files_containing(prefect_home, API_KEY.encode()) == []
+
+
+# -- every secret-bearing setting, in every form -------------------------------------------------
+LAKE_PASSWORD = "LakePw-7f3a9c21e5"
+LAKE_CATALOGS = {  # the lake's PostgreSQL password in libpq-URI and password= forms
+    "uri": f"postgres:postgresql://betacell:{LAKE_PASSWORD}@127.0.0.1:1/lake",
+    "conninfo": f"postgres:dbname=lake host=127.0.0.1 port=1 user=betacell "
+                f"password={LAKE_PASSWORD}",
+}
+
+
+@pytest.mark.parametrize("form", sorted(LAKE_CATALOGS))
+def test_the_lake_password_is_masked_in_the_error_and_its_whole_chain(tmp_path, monkeypatch,
+                                                                      form):
+    """No PostgreSQL listens on port 1: DuckDB's attach error quotes the connection string."""
+    import traceback
+
+    from flows import lake
+    from flows.settings import Settings
+
+    settings = Settings(data_dir=tmp_path, lake_catalog=LAKE_CATALOGS[form],
+                        lake_data_path=str(tmp_path / "lake"))
+    warehouse = tmp_path / "w.duckdb"
+    warehouse.touch()
+    for attempt in (lambda: lake.snapshots(settings),
+                    lambda: lake.publish_to_lake(settings, warehouse, "run-1")):
+        with pytest.raises(lake.LakeError) as caught:
+            attempt()
+        chain = "".join(traceback.format_exception(caught.value))
+        assert "Connection refused" in chain or "connect" in chain.lower(), chain[-1500:]
+        assert LAKE_PASSWORD not in chain, chain[-1500:]
+
+
+@pytest.mark.parametrize("form", sorted(LAKE_CATALOGS))
+def test_the_lake_command_prints_one_masked_paragraph_not_a_raw_traceback(tmp_path, form):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BETACELL_")}
+    env.update(BETACELL_DATA_DIR=str(tmp_path), BETACELL_LAKE_CATALOG=LAKE_CATALOGS[form],
+               BETACELL_LAKE_DATA_PATH=str(tmp_path / "lake"))
+    for extra in ([], ["--debug"]):
+        run = subprocess.run([sys.executable, "-m", "flows.lake", *extra, "snapshots"], env=env,
+                             cwd=REPO_DIR, capture_output=True, text=True, timeout=120)
+        output = run.stdout + run.stderr
+        assert run.returncode == 1, output[-2000:]
+        assert LAKE_PASSWORD not in output, output[-2000:]
+        assert "could not be attached" in output
+        assert ("Traceback" in output) == bool(extra)
+
+
+def test_a_key_echoed_in_a_successful_reply_is_never_stored_under_raw(data_dir, monkeypatch):
+    """E-utilities answering 200 with the key inside the body (the probe's stand-in echoed
+    the request): the landed document keeps everything else, the key is ***."""
+    from datetime import date
+
+    from flows.publications import ingest_pubmed, load_pubmed_run
+    from flows.settings import get_settings, reset_settings_cache
+
+    with serve(live_corpus()) as (standin, urls):
+        standin.faults["eutils"] = "echo-ok"
+        for name, value in urls.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("BETACELL_NCBI_API_KEY", API_KEY)
+        reset_settings_cache()
+        settings = get_settings()
+        outcome = ingest_pubmed(settings, source="live", today=date(2026, 6, 1))
+    assert outcome.records_landed > 0
+    assert files_containing(data_dir, API_KEY.encode()) == []
+    landed = b"".join(outcome.run.read_document(e) for e in outcome.run.entries())
+    assert b"api_key=***" in landed  # the echo is there, masked
+    import duckdb
+
+    con = duckdb.connect(str(data_dir / "check.duckdb"))
+    try:
+        assert load_pubmed_run(con, outcome.run, max_reject_share=0.0)["loaded"] > 0
+    finally:
+        con.close()
+
+
+def test_every_secret_setting_is_masked_in_both_forms_wherever_it_is_quoted():
+    from flows.redaction import redact
+    from flows.settings import Settings
+
+    Settings(lake_catalog=LAKE_CATALOGS["conninfo"].replace(LAKE_PASSWORD, "pw with 'quote"),
+             s3_secret="S3SECRETVALUE", alert_webhook_url="https://hooks.example/T0/B0/XYZ",
+             ncbi_api_key="NCBIKEYVALUE")
+    Settings(lake_catalog="postgres:postgresql://u:p%40ss%2Fword@db/lake")
+    for text, secret in [(f"attach failed: {LAKE_CATALOGS['uri']}", LAKE_PASSWORD),
+                         ("host=db password='pw with \\'quote' user=x", "pw with"),
+                         ("uri postgresql://u:p%40ss%2Fword@db/lake failed", "p%40ss"),
+                         ("decoded p@ss/word in a message", "p@ss/word"),
+                         ("s3 said S3SECRETVALUE", "S3SECRETVALUE"),
+                         ("POST https://hooks.example/T0/B0/XYZ failed", "XYZ"),
+                         ("echo NCBIKEYVALUE", "NCBIKEYVALUE"),
+                         ("any://someone:hunter22@host/x", "hunter22")]:
+        assert secret not in redact(text), text
+
+
+def test_the_lake_password_reaches_no_file_alert_terminal_or_prefect_state(tmp_path,
+                                                                          dbt_parse_state):
+    """A whole snapshot refresh from the command line (> 30 s: ~3 min, since the lake step
+    comes after the build and the single-file publish) with the lake catalog in libpq-URI form,
+    at a port where no PostgreSQL listens. The run fails at the lake; the password is in no
+    terminal line, alert, file under the data directory, nor Prefect's database."""
+    from tests.conftest import seed_parse_state
+
+    data, prefect_home = tmp_path / "data", tmp_path / "prefect"
+    seed_parse_state(data, dbt_parse_state)
+    with serve_hook() as hook:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BETACELL_"))}
+        env.update(BETACELL_DATA_DIR=str(data), PREFECT_HOME=str(prefect_home),
+                   BETACELL_SNAPSHOT_DIR=str(REPO_DIR / "data" / "snapshot"),
+                   BETACELL_OUTCOMES_DIR=str(REPO_DIR / "data" / "outcomes"),
+                   BETACELL_LAKE_CATALOG=LAKE_CATALOGS["uri"],
+                   BETACELL_LAKE_DATA_PATH=str(tmp_path / "lake"),
+                   BETACELL_LAKE_PUBLISH_ATTEMPTS="1",
+                   BETACELL_ALERT_WEBHOOK_URL=hook.url_for("/hook"),
+                   PREFECT_SERVER_ANALYTICS_ENABLED="false",
+                   PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180")
+        run = subprocess.run([sys.executable, "-m", "flows.cli", "run", "--source", "snapshot"],
+                             env=env, cwd=REPO_DIR, capture_output=True, text=True, timeout=1200)
+        alerts = [request.get_data(as_text=True) for request, _ in hook.log]
+    output = run.stdout + run.stderr
+    assert run.returncode != 0, output[-2000:]
+    assert "could not be attached" in " ".join(output.split()), output[-2000:]
+    assert LAKE_PASSWORD not in output
+    assert alerts and all(LAKE_PASSWORD not in body for body in alerts)
+    # The single-file publish went through, so its digest may come first; the failure follows.
+    assert any("could not be attached" in body for body in alerts), alerts
+    assert files_containing(data, LAKE_PASSWORD.encode()) == []
+    prefect_files = list(prefect_home.rglob("*.db*"))
+    assert prefect_files, "Prefect's database was not where the test looked"
+    assert files_containing(prefect_home, LAKE_PASSWORD.encode()) == []

@@ -72,13 +72,26 @@ def q3_overdue_results(rows, path):
 
 
 def q4_tumour_and_thrombosis_reporting(rows, path):
-    by_key = {(cls, harm): rest for cls, harm, *rest in rows}
-    # Ryan 2005 (5/65) and the injected registry results record (1/12)
+    # one row per class x diabetes type x harm; summed over the types here
+    by_key: dict = {}
+    for cls, _type, harm, with_count, not_reporting, _basis, affected, *_, at_risk, _lo, _hi, nr \
+            in rows:
+        total = by_key.setdefault((cls, harm), [0, 0, None, None, True])
+        total[0] += with_count
+        total[1] += not_reporting
+        if affected is not None:
+            total[2], total[3] = (total[2] or 0) + affected, (total[3] or 0) + at_risk
+        total[4] = total[4] and nr
+    # Ryan 2005 (5/65, type 1) and the injected registry results record (1/12, type not stated)
     assert by_key[("islet_transplant_comparator", "thrombosis")][:4] == [2, 2, 6, 77]
+    by_type = {(cls, dtype, harm): (affected, at_risk)
+               for cls, dtype, harm, *_, affected, _l, _h, at_risk, _lo, _hi, _nr in rows}
+    assert by_type[("islet_transplant_comparator", "T1D", "thrombosis")] == (5, 65)
+    assert by_type[("islet_transplant_comparator", None, "thrombosis")] == (1, 12)
     assert by_key[("esc_derived_islets", "tumorigenicity")][:4] == [1, 2, 0, 15]
     # no MSC cohort reports a count for either harm: "not reported", never a zero
-    assert by_key[("msc", "thrombosis")] == [0, 8, None, None, None, None, True]
-    assert by_key[("msc", "tumorigenicity")] == [0, 8, None, None, None, None, True]
+    assert by_key[("msc", "thrombosis")] == [0, 8, None, None, True]
+    assert by_key[("msc", "tumorigenicity")] == [0, 8, None, None, True]
 
 
 def q5_trace_hsc_pooled_number(rows, path):

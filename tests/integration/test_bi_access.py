@@ -34,8 +34,10 @@ EXPECTED_TYPES = {
     "VARCHAR": sqltypes.String, "INTEGER": sqltypes.Integer, "BIGINT": sqltypes.BigInteger,
     "HUGEINT": sqltypes.Numeric, "DOUBLE": sqltypes.Double, "BOOLEAN": sqltypes.Boolean,
     "DATE": sqltypes.Date, "TIMESTAMP WITH TIME ZONE": sqltypes.TIMESTAMP,
-    "VARCHAR[]": sqltypes.ARRAY,
+    "VARCHAR[]": sqltypes.ARRAY, "INTEGER[]": sqltypes.ARRAY, "DOUBLE[]": sqltypes.ARRAY,
 }
+ITEM_TYPES = {"VARCHAR[]": sqltypes.String, "INTEGER[]": sqltypes.Integer,
+              "DOUBLE[]": sqltypes.Double}
 
 
 def bi_engine(path: Path) -> sqlalchemy.Engine:
@@ -73,8 +75,8 @@ def test_superset_reflects_every_mart_as_its_contract_says(built_warehouse):
                         (mart, column["name"], declared, column["type"])
                     if declared == "TIMESTAMP WITH TIME ZONE":
                         assert column["type"].timezone
-                    if declared == "VARCHAR[]":
-                        assert isinstance(column["type"].item_type, sqltypes.String)
+                    if declared in ITEM_TYPES:
+                        assert isinstance(column["type"].item_type, ITEM_TYPES[declared])
                     assert column["comment"], (mart, column["name"], "no description")
             assert not any(isinstance(c["type"], sqltypes.NullType) for c in columns), mart
             primary_key = inspector.get_pk_constraint(mart, schema=schema)
@@ -139,6 +141,7 @@ PARQUET_TYPES = {
     "VARCHAR": pa.string(), "INTEGER": pa.int32(), "BIGINT": pa.int64(),
     "DOUBLE": pa.float64(), "BOOLEAN": pa.bool_(), "DATE": pa.date32(),
     "TIMESTAMP WITH TIME ZONE": pa.timestamp("us", tz="UTC"), "VARCHAR[]": pa.list_(pa.string()),
+    "INTEGER[]": pa.list_(pa.int32()), "DOUBLE[]": pa.list_(pa.float64()),
 }
 
 

@@ -15,6 +15,8 @@ import pytest
 import sqlalchemy
 from streamlit.testing.v1 import AppTest
 
+from dashboards.forest_plot import square_size
+from dashboards.presentation import interval_text, range_text, therapy_name
 from flows.settings import REPO_DIR, reset_settings_cache
 
 pytestmark = pytest.mark.integration
@@ -85,24 +87,46 @@ def mart_rows(path, outcome, definition, diabetes_type, window, flags):
     where = " and ".join(f"{'' if on else 'not '}{name}" for name, on in zip(SCENARIO, flags,
                                                                           strict=True))
     return rows(path, f"""
-        select therapy_class, msc_source, k_cohorts, n_participants, n_events, estimate, ci_low,
-               ci_high, pi_low, pi_high, caveats
+        select therapy_label, msc_source, k_cohorts, n_participants, n_events, estimate, ci_low,
+               ci_high, pi_low, pi_high, caveats, cohort_estimates, cohort_ci_low,
+               cohort_ci_high, cohort_weights
         from marts.therapy_outcome_comparison
         where outcome = '{outcome}' and definition_id = '{definition}'
           and diabetes_type = '{diabetes_type}' and window_id = '{window}' and {where}
         order by therapy_class, msc_source nulls first""")
 
 
-def shown_rows(app) -> list[tuple]:
-    table = app.dataframe[0].value
-    out = []
-    for record in table.itertuples(index=False):
-        values = [None if (isinstance(v, float) and v != v) else v for v in (
-            record.therapy_class, record.msc_source, record.k_cohorts, record.n_participants,
-            record.n_events, record.estimate, record.ci_low, record.ci_high, record.pi_low,
-            record.pi_high)]
-        out.append((*values, [c for c in record.caveats.split("; ") if c]))
-    return out
+def expected_table_row(want) -> dict:
+    """The Estimates table's row for one mart row: the mart's numbers, written, not computed."""
+    (label, source, k, n, events, estimate, low, high, pi_low, pi_high, caveats) = want[:11]
+    return {"therapy": therapy_name(label, source), "k": k, "N": n, "events": events,
+            "estimate (95 % CI)": interval_text(estimate, low, high),
+            "prediction interval": range_text(pi_low, pi_high),
+            "caveats": "; ".join(caveats)}
+
+
+def shown_rows(app) -> list[dict]:
+    table = app.table[0].value.reset_index()
+    return [{"therapy": r["therapy"], "k": int(r["k"]), "N": int(r["N"]),
+             "events": None if r["events"] != r["events"] else int(r["events"]),
+             "estimate (95 % CI)": r["estimate (95 % CI)"],
+             "prediction interval": r["prediction interval"], "caveats": r["caveats"]}
+            for _, r in table.iterrows()]
+
+
+def forest_marks(app) -> tuple[list, list, list]:
+    """The forest plot's squares (x, size), diamonds (x span) and prediction lines (x span)."""
+    figure = figures_of(app)[0]
+    squares, diamonds, predictions = [], [], []
+    for trace in figure.data:
+        x = list(typed_array(trace.x)) if trace.x is not None else []
+        if trace.mode == "markers" and trace.marker.symbol == "square":
+            squares.append((x[0], trace.marker.size))
+        elif trace.fill == "toself":
+            diamonds.append((min(x), x[1], max(x)))
+        elif trace.line.dash == "dot":
+            predictions.append((x[0], x[1]))
+    return squares, diamonds, predictions
 
 
 @pytest.mark.parametrize("choice", [
@@ -130,13 +154,20 @@ def test_therapy_comparison_shows_the_marts_figures_and_nothing_else(published, 
     assert not app.exception, [e.value for e in app.exception]
     expected = mart_rows(published.warehouse, outcome, definition, diabetes_type, window, toggles)
     assert expected, "the choice should show something"
-    shown = shown_rows(app)
-    assert len(shown) == len(expected)
-    for got, want in zip(shown, expected, strict=True):
-        assert got[:5] == want[:5]
-        for a, b in zip(got[5:10], want[5:10], strict=True):
-            assert (a is None) if b is None else a == pytest.approx(b)
-        assert got[10] == list(want[10])
+    assert shown_rows(app) == [expected_table_row(want) for want in expected]
+    assert not any("nan" in row["therapy"].lower() for row in shown_rows(app))
+
+    squares, diamonds, predictions = forest_marks(app)
+    want_squares = [(x, w) for want in expected for x, w in zip(want[11], want[14], strict=True)]
+    assert [x for x, _ in squares] == pytest.approx([x for x, _ in want_squares])
+    assert [size for _, size in squares] == pytest.approx([square_size(w) for _, w in want_squares])
+    pooled = [want for want in expected if want[2] > 1]
+    flat = lambda pairs: [x for pair in pairs for x in pair]  # noqa: E731
+    assert len(diamonds) == len(pooled)
+    assert flat(diamonds) == pytest.approx(flat((w[6], w[5], w[7]) for w in pooled))
+    with_prediction = [(w[8], w[9]) for w in expected if w[8] is not None]
+    assert len(predictions) == len(with_prediction)
+    assert flat(predictions) == pytest.approx(flat(with_prediction))
 
 
 def test_dashboard_pages_read_only_marts_and_compute_no_statistics():
@@ -154,16 +185,22 @@ def test_dashboard_pages_read_only_marts_and_compute_no_statistics():
 def test_safety_shows_the_safety_mart_with_not_reported_apart(published):
     app = run_page("3_Safety.py")
     mart = rows(published.warehouse, """
-        select therapy_class, harm_category, participants_affected, participants_at_risk,
-               ci_low, ci_high, is_not_reported
-        from marts.safety_signals order by therapy_class, harm_category""")
+        select therapy_class, diabetes_type, harm_category, participants_affected,
+               participants_affected_low, participants_affected_high, participants_at_risk,
+               ci_low, ci_high, is_not_reported, count_basis
+        from marts.safety_signals order by therapy_class, diabetes_type, harm_category""")
+    labels = dict(rows(published.warehouse,
+                       "select distinct therapy_class, class_label from marts.dim_therapies"))
     shown = app.dataframe[0].value
-    figures = dict(zip(zip(shown["therapy_class"], shown["harm_category"], strict=True),
+    types = [None if v != v else v for v in shown["diabetes_type"]]  # NaN: type not stated
+    figures = dict(zip(zip(shown["therapy"], types, shown["harm"], strict=True),
                        shown["figure"], strict=True))
     assert len(figures) == len(mart)
-    for cls, harm, affected, at_risk, low, high, not_reported in mart:
-        expected = "NR" if not_reported else f"{affected}/{at_risk} ({low:.2f}-{high:.2f})"
-        assert figures[(cls, harm)] == expected
+    for cls, dtype, harm, affected, lo, hi, at_risk, low, high, not_reported, basis in mart:
+        expected = ("NR" if not_reported
+                    else f"{lo}-{hi}/{at_risk} bounds ({low:.2f}–{high:.2f})" if basis == "bounds"
+                    else f"{affected}/{at_risk} ({low:.2f}–{high:.2f})")
+        assert figures[(labels[cls], dtype, harm.replace("_", " "))] == expected
     nr_layer, rates = figures_of(app)[0].data
     nr = typed_array(nr_layer.z)
     for y, row in enumerate(rates.text):

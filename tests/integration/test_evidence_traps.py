@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from tests.helpers import query
+from tests.helpers import empty_string_ids, query
 
 pytestmark = pytest.mark.integration
 TRAPS = Path(__file__).parents[1] / "fixtures" / "evidence_traps"
@@ -120,3 +120,52 @@ def test_duplicate_timepoints_reject_their_sheet_naming_both_rows(traps):
     assert query(traps["warehouse"], "select count(*) from marts.fct_outcomes "
                                      "where study_id = 'TRAP_DUPLICATE'") == [(0,)]
     assert traps["summary"]["stale_sources"] == ["outcomes"]
+
+
+def test_every_cohort_at_zero_events_is_summed_with_an_exact_interval(traps):
+    """0/10, 0/12, 0/8 was published as 0.046 (0.029-0.072) from continuity-corrected logits: an
+    interval that excludes what was observed."""
+    ((*_, k, events, n, estimate, low, high, caveats, _, method, _),) = comparison(
+        traps, "therapy_class = 'msc_exosomes'")
+    assert (k, events, n, estimate, low) == (3, 0, 30, 0.0, 0.0)
+    assert high == pytest.approx(1 - 0.025 ** (1 / 30), abs=1e-12)
+    assert "summed counts with the Clopper-Pearson exact 95 % CI" in method
+    assert "every cohort has 0 events: no between-cohort variation can be estimated" in caveats
+
+
+def test_cohorts_at_zero_events_among_others_use_the_binomial_normal_model(traps):
+    ((*_, k, events, n, estimate, low, high, _, _, method, _),) = comparison(
+        traps, "therapy_class = 'msc' and msc_source = 'placenta_amnion'")
+    assert (k, events, n) == (3, 1, 30)
+    assert "binomial-normal random-effects model" in method
+    assert low <= 1 / 30 <= high and estimate == pytest.approx(1 / 30, abs=1e-6)
+
+
+def test_hksj_never_narrower_than_dersimonian_laird(traps):
+    """A homogeneous set (25, 26, 24, 25, 26 of 100) has q < 1: Knapp-Hartung's ad hoc rule."""
+    ((low, high, low_dl, high_dl, method, caveats),) = query(traps["warehouse"], f"""
+        select ci_low, ci_high, ci_low_dl, ci_high_dl, method, caveats
+        from marts.therapy_outcome_comparison
+        where {DEFAULT} and therapy_class = 'msc' and msc_source = 'umbilical_cord'""")
+    assert low <= low_dl and high >= high_dl
+    assert "Knapp-Hartung's ad hoc max(1, q)" in method
+    assert "HKSJ scale q below 1 raised to 1 (Knapp-Hartung ad hoc rule)" in caveats
+
+
+def test_follow_up_that_differs_between_patients_is_last_follow_up_and_a_duration_no_window(traps):
+    rows = comparison(traps, "therapy_class = 'msc' and msc_source = 'adipose'")
+    assert [(r[3], r[4], r[5], r[6]) for r in rows] == [("last_followup", 2, 10, 19)]
+    assert "last follow-up: 6 to 48 months" in rows[0][10]
+    ((window, basis, timepoint, duration, low, high, reason),) = query(traps["warehouse"], """
+        select window_id, followup_basis, timepoint_months, duration_months, followup_months_min,
+               followup_months_max, not_poolable_reason
+        from marts.outcome_effects where study_id = 'TRAP_FU_DURATION'""")
+    assert (window, basis, timepoint, duration, low, high) == (None, "duration", None, 19.3, 4.0,
+                                                               42.0)
+    assert reason == "the months reported are a duration (time in a state), not a follow-up time"
+
+
+def test_a_curated_name_that_is_not_a_registry_id_is_null_never_empty(traps):
+    assert query(traps["warehouse"], """select distinct trial_id, cohort_id from marts.fct_outcomes
+        where study_id = 'TRAP_UNREGISTERED'""") == [(None, "study:TRAP_UNREGISTERED")]
+    assert empty_string_ids(traps["warehouse"]) == []

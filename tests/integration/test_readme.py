@@ -17,6 +17,7 @@ names its language (``text`` for diagrams and sample output), so none escapes by
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from flows.settings import REPO_DIR
@@ -166,6 +168,14 @@ def outcomes(tmp_path_factory, built_warehouse, prefect_api) -> dict[str, dict]:
     return json.loads(done.read_text())
 
 
+@pytest.fixture(scope="session")
+def clone(tmp_path_factory, outcomes) -> Path:
+    """The clone the README's blocks ran in (its data: what their `make run` published)."""
+    from tests.conftest import session_dir
+
+    return session_dir(tmp_path_factory, "readme") / "betacell"
+
+
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.language in RUNNABLE],
                          ids=lambda b: b.id)
 def test_readme_block_runs_as_written(block, outcomes):
@@ -197,8 +207,6 @@ def test_a_block_that_does_not_run_as_written_fails(tmp_path, language, broken, 
     """The checks the README test applies, on deliberately broken blocks beside working ones."""
     warehouse = tmp_path / "data" / "warehouse.duckdb"
     warehouse.parent.mkdir()
-    import duckdb
-
     con = duckdb.connect(str(warehouse))
     con.execute("create schema marts; create table marts.dim_trials as select 1 as trial_id")
     con.close()
@@ -207,3 +215,70 @@ def test_a_block_that_does_not_run_as_written_fails(tmp_path, language, broken, 
         block = Block("README.md", 1, language, code + "\n", None)
         problem = problem_with(run_block(block, tmp_path, env))
         assert (problem is None) == works, (code, problem)
+
+
+STAGING_CLAIM = re.compile(
+    r"on the snapshot (?P<empty>\d+) of the (?P<total>\d+) `stg_\*` staging tables are empty\s+"
+    r"\((?P<listed>.+?)\); a live run", re.S)
+
+
+def listed_tables(text: str, existing: list[str]) -> tuple[set[str], dict[str, int]]:
+    """The README's list: full names, `__x` short for the previous full name's source, and
+    globs ("the 8 `stg_ctgov__result_*` tables") with the number it says they are."""
+    named, globs, source = set(), {}, ""
+    for count, token in re.findall(r"(?:the\s+(\d+)\s+)?`([\w*]+)`", text):
+        if token.startswith("__"):
+            token = source + token
+        else:
+            source = token.split("__")[0]
+        if "*" in token:
+            assert count, f"say how many tables `{token}` stands for"
+            globs[token] = int(count)
+            named |= {t for t in existing if fnmatch.fnmatch(t, token)}
+        else:
+            named.add(token)
+    return named, globs
+
+
+def test_the_staging_counts_in_the_readme_are_those_of_a_fresh_make_run(clone, outcomes):
+    """The README's empty-staging sentence, checked against the warehouse `make run` published
+    in the clone (the shipped snapshot, nothing rejected)."""
+    claim = STAGING_CLAIM.search((REPO_DIR / "README.md").read_text())
+    assert claim, "the README's sentence about empty staging tables is gone"
+    con = duckdb.connect(str(clone / "data" / "warehouse.duckdb"), read_only=True)
+    try:
+        tables = [name for (name,) in con.sql(
+            "select table_name from duckdb_tables() where schema_name = 'staging' "
+            "and table_name like 'stg\\_%' escape '\\' union all select view_name from "
+            "duckdb_views() where schema_name = 'staging' and view_name like 'stg\\_%' "
+            "escape '\\' order by 1").fetchall()]
+        empty = {name for name in tables
+                 if con.sql(f'select count(*) from staging."{name}"').fetchone()[0] == 0}
+    finally:
+        con.close()
+    assert int(claim.group("total")) == len(tables)
+    assert int(claim.group("empty")) == len(empty)
+    named, globs = listed_tables(claim.group("listed"), tables)
+    assert named == empty
+    for pattern, count in globs.items():
+        assert count == len(fnmatch.filter(tables, pattern)), pattern
+
+
+def test_the_readme_says_what_betacell_status_shows_of_unresolved_references(clone, outcomes):
+    """`betacell status` shows how many references are unresolved (the mart's row count), not
+    the ids: the README says exactly that."""
+    readme = " ".join((REPO_DIR / "README.md").read_text().split())
+    assert ("`betacell status` shows how many there are (the row count of "
+            "`marts.unresolved_references`; query the mart for the ids)") in readme
+    status = subprocess.run(["betacell", "status"], cwd=clone, env=block_environment(),
+                            capture_output=True, text=True, timeout=300)
+    assert status.returncode == 0, status.stderr[-2000:]
+    con = duckdb.connect(str(clone / "data" / "warehouse.duckdb"), read_only=True)
+    try:
+        ids = [i for (i,) in con.sql("select registry_id from marts.unresolved_references")
+               .fetchall()]
+    finally:
+        con.close()
+    assert ids, "the snapshot names trial ids no record carries"
+    assert re.search(rf"marts\.unresolved_references\s*│\s*{len(ids)}\b", status.stdout), \
+        status.stdout[-3000:]

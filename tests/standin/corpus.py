@@ -7,7 +7,16 @@
   drugs, progenitor-cell measurements, true islet transplantation, product-code-only records),
   built from ``tests/fixtures/live_corpus/offtopic_trials.csv`` (facts only; see SOURCES.md);
   many carry only a title, as the source corpus did;
-- one real record with a full results section (NCT00763412, descriptions removed);
+- real trials whose products the classifier must place or send to review (adipose products
+  named as a device or procedure, expanded marrow cells, progenitor-derived islet-like cells,
+  cord blood with islets, a closed-loop device trial with an "educator" visit), from
+  ``classification_cases.csv``, each with a short excerpt of its registry description;
+- real records with full results sections of different shapes (descriptions, eligibility text
+  and contacts removed; see SOURCES.md): NCT00763412 (2 groups, no adverse events),
+  NCT02513394 (PALLAS: 2 groups, 341 serious and 1,688 other adverse-event terms),
+  NCT02552212 (5 groups, dispersions SD / SE / 95 % CI, "NA" values, counts of participants),
+  NCT03064438 (outcome measures with categories, several classes, SD and SE);
+- optionally records whose own numbers are impossible (made up, NCT0999xxxx: the quarantine);
 - PubMed: the snapshot's records plus one real record (PMID 29768149, abstract removed) whose
   DataBank names a trial that no registry record of the corpus carries.
 """
@@ -33,6 +42,7 @@ INTERVENTION_TYPES = {"DRUG", "BIOLOGICAL", "DEVICE", "PROCEDURE", "BEHAVIORAL",
 # return: the referential closure must fetch them by id.
 HIDDEN_FROM_SEARCH = ("NCT03163511", "NCT00014911", "NCT01068951", "NCT00315133")
 DATA_TIMESTAMP = "2026-11-30T09:00:04"
+RESULTS_RECORDS = ("NCT00763412", "NCT02513394", "NCT02552212", "NCT03064438")
 
 
 @dataclass
@@ -67,6 +77,8 @@ def offtopic_record(row: dict[str, str]) -> dict[str, Any]:
     protocol: dict[str, Any] = {"identificationModule": {"nctId": row["nct_id"]}}
     if row["title"]:
         protocol["identificationModule"]["briefTitle"] = row["title"]
+    if row.get("description_excerpt"):
+        protocol["descriptionModule"] = {"briefSummary": row["description_excerpt"]}
     status: dict[str, Any] = {}
     if row["overall_status"]:
         status["overallStatus"] = row["overall_status"]
@@ -104,7 +116,15 @@ def offtopic_record(row: dict[str, str]) -> dict[str, Any]:
 
 
 def offtopic_rows() -> list[dict[str, str]]:
-    with (FIXTURES / "offtopic_trials.csv").open(newline="", encoding="utf-8") as handle:
+    return fixture_rows("offtopic_trials.csv")
+
+
+def classification_case_rows() -> list[dict[str, str]]:
+    return fixture_rows("classification_cases.csv")
+
+
+def fixture_rows(name: str) -> list[dict[str, str]]:
+    with (FIXTURES / name).open(newline="", encoding="utf-8") as handle:
         return list(csv.DictReader(handle))
 
 
@@ -140,15 +160,22 @@ def europepmc_results(articles: list[bytes]) -> list[dict[str, Any]]:
     return out
 
 
-def live_corpus(hidden: tuple[str, ...] = HIDDEN_FROM_SEARCH) -> Corpus:
+def results_records() -> list[dict[str, Any]]:
+    """The real records with a results section (tests/fixtures/live_corpus/NCT*.json)."""
+    return [orjson.loads((FIXTURES / f"{nct}.json").read_bytes()) for nct in RESULTS_RECORDS]
+
+
+def live_corpus(hidden: tuple[str, ...] = HIDDEN_FROM_SEARCH,
+                impossible: tuple[dict[str, Any], ...] = ()) -> Corpus:
+    """The corpus; ``impossible`` adds records whose own numbers are impossible."""
     curated = snapshot_studies()
-    rows = offtopic_rows()
+    rows = offtopic_rows() + classification_case_rows()
     offtopic = [offtopic_record(row) for row in rows]
-    with_results = orjson.loads((FIXTURES / "NCT00763412.json").read_bytes())
-    everything = curated + offtopic + [with_results]
+    with_results = results_records()
+    everything = curated + offtopic + with_results + list(impossible)
     registry = {nct_id(s): s for s in everything}
     search = [s for s in everything if nct_id(s) not in hidden]
     articles = pubmed_articles()
     labels = {row["nct_id"]: row["expected_class"] for row in rows}
-    labels[nct_id(with_results)] = "not_stem_cell"
+    labels.update({nct_id(record): "not_stem_cell" for record in with_results})
     return Corpus(search, registry, articles, europepmc_results(articles), labels=labels)

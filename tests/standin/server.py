@@ -81,8 +81,11 @@ class StandIn:
         if path == "efetch.fcgi":
             start, size = int(params.get("retstart", 0)), int(params.get("retmax", 500))
             chunk = b"\n".join(self.corpus.pubmed[start:start + size])
-            return Response(b'<?xml version="1.0" ?>\n<PubmedArticleSet>\n' + chunk
-                            + b"\n</PubmedArticleSet>\n", content_type="text/xml")
+            echo = b""
+            if self.faults.get("eutils") == "echo-ok":  # the request echoed in a 200 reply
+                echo = f"<!-- request api_key={params.get('api_key')} -->\n".encode()
+            return Response(b'<?xml version="1.0" ?>\n' + echo + b"<PubmedArticleSet>\n"
+                            + chunk + b"\n</PubmedArticleSet>\n", content_type="text/xml")
         return Response("no such resource", status=404)
 
     # -- Europe PMC ------------------------------------------------------------------------------

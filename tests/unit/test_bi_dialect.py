@@ -101,6 +101,27 @@ def test_keys_indexes_and_comments_reflect(engine):
     assert inspector.get_check_constraints("trials", "marts") == []
 
 
+def superset_keeps(value):
+    """What Superset 6.1's ``Database.get_pk_constraint`` keeps of one value of the dialect's
+    answer: it converts each value for JSON (numpy values, sets, Decimal, UUID, times, bytes)
+    and stores None for any value its converter refuses (a plain list or str among them)."""
+    if isinstance(value, set):
+        return list(value)
+    return None
+
+
+def test_the_primary_key_survives_supersets_conversion(engine):
+    inspector = sqlalchemy.inspect(engine)
+    for table, key in (("trials", ["trial_id"]), ("sites", ["trial_id", "country"])):
+        columns = inspector.get_pk_constraint(table, "warehouse.marts")["constrained_columns"]
+        assert superset_keeps(columns) == key  # in key order, not a set's order
+        assert list(columns) == key and columns == key
+        assert (columns != key) is False
+        assert columns[0] == key[0] and len(columns) == len(key)
+    assert superset_keeps(inspector.get_pk_constraint("trial_countries", "marts")
+                          ["constrained_columns"]) == []
+
+
 def test_listing_views_and_the_qualified_schema_spelling(engine):
     inspector = sqlalchemy.inspect(engine)
     schemas = inspector.get_schema_names()

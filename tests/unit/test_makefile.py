@@ -112,3 +112,14 @@ def test_make_test_shows_the_slowest_tests(tmp_path):
     os.utime(stamp, (later, later))  # newer than pyproject.toml: nothing to install
     command = make("-n", "test", f"VENV={venv}").stdout
     assert "pytest -n auto --durations=15" in command
+
+
+def test_what_pip_install_leaves_behind_is_ignored():
+    """`pip install .` builds in build/ (setuptools) and writes *.egg-info: neither shows as an
+    untracked file."""
+    for path in ("build/lib/flows/cli.py", "build/bdist.linux-x86_64/wheel/x",
+                 "betacell.egg-info/PKG-INFO"):
+        result = subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO_DIR)
+        assert result.returncode == 0, f"{path} is not ignored"
+    tracked = subprocess.run(["git", "check-ignore", "-q", "dashboards/build.py"], cwd=REPO_DIR)
+    assert tracked.returncode == 1, "only the top-level build/ folder is ignored"

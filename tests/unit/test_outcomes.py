@@ -166,3 +166,41 @@ def test_the_definition_column_must_name_a_definition_of_the_rows_outcome():
     assert problems_for(good_row(outcome_definition="ii_ever")) == []
     (problem,) = problems_for(good_row(outcome_definition="graft_failure"))
     assert "'graft_failure' is not a definition of insulin_independence" in problem
+
+
+def test_risk_of_bias_is_optional_and_takes_its_vocabulary_with_its_tool():
+    assert problems_for(good_row(risk_of_bias="some_concerns", risk_of_bias_tool="rob2")) == []
+    assert problems_for(good_row(risk_of_bias="", risk_of_bias_tool="")) == []  # not assessed
+    unknown = problems_for(good_row(risk_of_bias="moderate", risk_of_bias_tool="robins_i"))
+    assert any("row 1 column risk_of_bias" in p and "Input should be" in p for p in unknown)
+    unknown_tool = problems_for(good_row(risk_of_bias="low", risk_of_bias_tool="jadad"))
+    assert any("column risk_of_bias_tool" in p for p in unknown_tool)
+
+
+@pytest.mark.parametrize(("given", "missing"), [({"risk_of_bias": "high"}, "risk_of_bias_tool"),
+                                               ({"risk_of_bias_tool": "rob2"}, "risk_of_bias")])
+def test_a_risk_of_bias_judgement_and_its_tool_come_together(given, missing):
+    problems = problems_for(good_row(**given))
+    assert any(f"row 1 column {missing}:" in p and "without" in p for p in problems), problems
+
+
+def test_risk_of_bias_lands_in_raw_also_in_a_warehouse_from_before_the_column(tmp_path):
+    import duckdb
+
+    from flows.db import ensure_raw_schema
+    from flows.outcomes import load_outcome_sheet
+
+    con = duckdb.connect()
+    ensure_raw_schema(con)  # then made a warehouse published before risk_of_bias existed
+    for column in ("risk_of_bias", "risk_of_bias_tool"):
+        con.execute(f"alter table raw.outcome_sheet_rows drop column {column}")
+    sheet = tmp_path / "rob.csv"
+    rows = [good_row(risk_of_bias="low", risk_of_bias_tool="nih_case_series"), good_row(arm="b")]
+    with sheet.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert load_outcome_sheet(con, sheet, "run-1")["status"] == "accepted"
+    assert con.sql("select arm, risk_of_bias, risk_of_bias_tool from raw.outcome_sheet_rows "
+                   "order by arm").fetchall() == [("b", None, None),
+                                                  ("cells", "low", "nih_case_series")]

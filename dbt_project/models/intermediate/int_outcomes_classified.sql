@@ -4,7 +4,8 @@
     - outcome definition: the sheet's column, else the reviewed mapping of the as-reported text
       (seed outcome_definition_map, study-specific first); with its population (all patients or a
       subgroup) and whether the timepoint is fixed or "last follow-up";
-    - follow-up window (seed followup_windows) from the timepoint;
+    - follow-up window (seed followup_windows) from the timepoint; "last follow-up" (the map's
+      timepoint_kind, or a mean or median follow-up) is its own window; a duration never has one;
     - counts used: reported events, else events derived from a proportion and its n (flagged);
       a definition pooled as the complement of another (graft failure -> functioning graft)
       is converted, n - events (flagged);
@@ -135,8 +136,11 @@ final as (
         definitions.is_poolable is true as is_definition_poolable,
         coalesce(definitions.complement_of, mapped.definition_id) as pooled_definition_id,
         definitions.complement_of is not null as is_complement_converted,
+        -- a follow-up that differs between patients (last follow-up, a mean or median follow-up)
+        -- is not a fixed timepoint; a duration has no timepoint_months, so it never gets a window
         case
             when mapped.timepoint_kind = 'last_followup' then 'last_followup'
+            when mapped.followup_basis in ('mean', 'median') then 'last_followup'
             else windows.window_id
         end as window_id,
         mapped.n_events is null and mapped.measure = 'proportion' and mapped.value is not null

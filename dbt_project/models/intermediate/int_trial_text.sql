@@ -1,8 +1,13 @@
-{#- The registry text a classifier may read, per trial (ClinicalTrials.gov, ICTRP, EU CTIS): titles, interventions (names, types,
-    descriptions, other names), arms, keywords (therapy_text); conditions, titles, keywords and
-    condition MeSH terms (condition_text). Lower-cased. Also how much the record says about its
-    product: the number of interventions listed, their types, and their names without placebo
-    and control arms (product_names), which decide whether a record is too thin to classify. -#}
+{#- The registry text a classifier may read, per trial (ClinicalTrials.gov, ICTRP, EU CTIS):
+    - therapy_text: what the record says is given: titles, interventions (names, types,
+      descriptions, other names), arm groups (labels, descriptions, intervention names), keywords;
+    - description_text: the record's prose about the study: brief summary and detailed
+      description (ClinicalTrials.gov only; null when the record has neither). Prose also names
+      products only as background, so the classifier reads it apart from therapy_text;
+    - title_text: the titles alone; condition_text: conditions, titles, keywords, condition MeSH.
+    All lower-cased. Also how much the record says about its product: the number of
+    interventions listed, their types, and their names (with other names) without placebo and
+    control arms (product_names), which decide whether a record is too thin to classify. -#}
 with studies as (
 
     select * from {{ ref('stg_ctgov__studies') }}
@@ -67,6 +72,8 @@ combined as (
         studies.brief_title,
         lower(concat_ws(' | ', brief_title, official_title, acronym, intervention_text, arm_text, keywords)) as therapy_text,
         lower(concat_ws(' | ', brief_title, official_title, condition_names, keywords, mesh_terms)) as condition_text,
+        lower(nullif(concat_ws(' | ', nullif(trim(brief_summary), ''), nullif(trim(detailed_description), '')), '')) as description_text,
+        lower(concat_ws(' | ', brief_title, official_title, acronym)) as title_text,
         coalesce(intervention_count, 0) as intervention_count,
         coalesce(intervention_types, []) as intervention_types,
         product_names
@@ -87,6 +94,8 @@ ictrp as (
         title as brief_title,
         lower(concat_ws(' | ', title, scientific_title, array_to_string(interventions, ' | '))) as therapy_text,
         lower(concat_ws(' | ', title, scientific_title, array_to_string(conditions, ' | '))) as condition_text,
+        cast(null as varchar) as description_text,
+        lower(concat_ws(' | ', title, scientific_title)) as title_text,
         len(coalesce(interventions, [])) as intervention_count,
         cast([] as varchar[]) as intervention_types,
         lower(array_to_string(interventions, ' | ')) as product_names
@@ -105,6 +114,8 @@ ctis as (
         coalesce(short_title, title) as brief_title,
         lower(concat_ws(' | ', title, short_title)) as therapy_text,
         lower(concat_ws(' | ', title, short_title)) as condition_text,
+        cast(null as varchar) as description_text,
+        lower(concat_ws(' | ', title, short_title)) as title_text,
         cast(0 as bigint) as intervention_count,
         cast([] as varchar[]) as intervention_types,
         cast(null as varchar) as product_names

@@ -21,7 +21,9 @@ final as (
         classes.therapy_class,
         trials.msc_source,
         classes.label || coalesce(' (' || replace(trials.msc_source, '_', ' ') || ')', '') as label,
+        classes.label as class_label,
         classes.is_stem_cell,
+        classes.colour,
         classes.description,
         coalesce(trials.trial_count, 0) as trial_count
     from classes

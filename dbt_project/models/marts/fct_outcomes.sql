@@ -15,9 +15,10 @@ final as (
         outcome_fact_id, source, study_id, trial_id, publication_id, pmid, doi, arm, group_id,
         outcome, outcome_title, timepoint_months, timepoint_text, measure, param_type, value,
         value_text, unit, unit_as_reported, dispersion_type, dispersion_value, ci_low, ci_high,
+        range_low, range_high,
         n_events, n_analyzed, n_arm, verification_status, diabetes_type,
         therapy_class_as_reported, citation_quality, source_record_id, source_location,
-        source_url, retrieved_at, value_normalised, unit_normalised,
+        source_url, other_source_urls, retrieved_at, value_normalised, unit_normalised,
         cohort_id, therapy_class, definition_id, definition_source, window_id
     from classified
 

@@ -30,6 +30,13 @@ windows as (
 
 ),
 
+certainty as (
+
+    -- the automatic GRADE-style rating of each row, one judgement per domain (see README)
+    select * from {{ ref('int_comparison_certainty') }}
+
+),
+
 final as (
 
     select
@@ -69,19 +76,54 @@ final as (
         pooled.estimate_dl,
         pooled.ci_low_dl,
         pooled.ci_high_dl,
+        pooled.estimate_glmm,
+        pooled.ci_low_glmm,
+        pooled.ci_high_glmm,
+        pooled.tau2_glmm,
         pooled.k_cohorts = 1 as is_single_cohort,
         pooled.caveats,
         pooled.cohort_ids,
+        pooled.cohort_events,
+        pooled.cohort_participants,
+        pooled.cohort_estimates,
+        pooled.cohort_ci_low,
+        pooled.cohort_ci_high,
+        pooled.cohort_weights,
         pooled.study_ids,
         pooled.outcome_fact_ids,
         pooled.reports_set_aside,
         not pooled.verified_only and not pooled.include_overlapping and not pooled.randomised_only
             and coalesce(definitions.is_headline_definition, false)
-            and coalesce(windows.is_headline_default, false) as is_headline
+            and coalesce(windows.is_headline_default, false) as is_headline,
+        certainty.certainty,
+        certainty.certainty_start,
+        certainty.certainty_downgrade,
+        certainty.certainty_design,
+        certainty.certainty_risk_of_bias,
+        certainty.certainty_risk_of_bias_reason,
+        certainty.certainty_inconsistency,
+        certainty.certainty_inconsistency_reason,
+        certainty.certainty_imprecision,
+        certainty.certainty_imprecision_reason,
+        certainty.certainty_indirectness,
+        certainty.certainty_indirectness_reason,
+        certainty.certainty_publication_bias,
+        certainty.certainty_publication_bias_reason,
+        certainty.certainty_method
     from pooled
     left join classes using (therapy_class)
     left join definitions using (definition_id)
     left join windows using (window_id)
+    left join certainty
+        on certainty.verified_only = pooled.verified_only
+       and certainty.include_overlapping = pooled.include_overlapping
+       and certainty.randomised_only = pooled.randomised_only
+       and certainty.therapy_class = pooled.therapy_class
+       and certainty.msc_source is not distinct from pooled.msc_source
+       and certainty.diabetes_type = pooled.diabetes_type
+       and certainty.outcome = pooled.outcome
+       and certainty.definition_id = pooled.definition_id
+       and certainty.window_id = pooled.window_id
 
 )
 

@@ -32,6 +32,7 @@ parsed as (
         fetched_at,
         source_file,
         source_line,
+        payload_md5,
         json_transform(payload, '{{ ctgov_study_structure() }}') as study,
         -- results are parsed by the result models; the LIKE guard skips the ~85 % without
         case when payload::varchar like '%"resultsSection"%' then payload->'resultsSection' end as results_section
@@ -48,6 +49,7 @@ modules as (
         fetched_at,
         source_file,
         source_line,
+        payload_md5,
         study.protocolSection.identificationModule       as identification_module,
         study.protocolSection.statusModule               as status_module,
         study.protocolSection.sponsorCollaboratorsModule as sponsor_collaborators_module,

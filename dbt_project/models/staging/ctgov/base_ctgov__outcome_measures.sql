@@ -11,7 +11,7 @@ measures as (
 
     select
         nct_id,
-        cast(results_section->'outcomeMeasuresModule'->'outcomeMeasures' as json[]) as measures
+        {{ json_array("results_section->'outcomeMeasuresModule'->'outcomeMeasures'") }} as measures
     from studies
 
 )

@@ -1,5 +1,6 @@
-{#- Every posted value. Values arrive as strings and may be "NA" (with a comment): the text is
-    kept, value_numeric is null when the text is not a number. -#}
+{#- Every posted value. Values arrive as strings and may be "NA" / "NC" (not available, not
+    computed; with a comment): the text is kept, value_numeric is null when the text is not a
+    number, never 0. -#}
 with measures as (
 
     select
@@ -43,11 +44,11 @@ select
     category_title,
     m.groupId as group_id,
     m.value as value_text,
-    try_cast(m.value as double) as value_numeric,
-    m.value is null or upper(trim(m.value)) = 'NA' as is_value_not_available,
+    {{ registry_number('m.value') }} as value_numeric,
+    m.value is null or upper(trim(m.value)) in ('', 'NA', 'N/A', 'NC', 'NR') as is_value_not_available,
     m.spread as spread_text,
-    try_cast(m.spread as double) as spread_numeric,
-    try_cast(m.lowerLimit as double) as lower_limit,
-    try_cast(m.upperLimit as double) as upper_limit,
+    {{ registry_number('m.spread') }} as spread_numeric,
+    {{ registry_number('m.lowerLimit') }} as lower_limit,
+    {{ registry_number('m.upperLimit') }} as upper_limit,
     m.comment as comment
 from measurements
