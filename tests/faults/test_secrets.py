@@ -181,17 +181,20 @@ def test_every_secret_setting_is_masked_in_both_forms_wherever_it_is_quoted():
 
 
 def test_the_lake_password_reaches_no_file_alert_terminal_or_prefect_state(tmp_path,
-                                                                          dbt_parse_state):
-    """A whole snapshot refresh from the command line (> 30 s: ~3 min, since the lake step
-    comes after the build and the single-file publish) with the lake catalog in libpq-URI form,
-    at a port where no PostgreSQL listens. The run fails at the lake; the password is in no
-    terminal line, alert, file under the data directory, nor Prefect's database."""
+                                                                          dbt_parse_state,
+                                                                          prefect_api):
+    """A whole snapshot refresh from the command line, recorded on the session's Prefect server,
+    with the lake catalog in libpq-URI form, at a port where no PostgreSQL listens. The run
+    fails at the lake; the password is in no terminal line, alert, file under the data
+    directory, nor Prefect's database.
+    Why over 30 s: the lake step comes after a whole build and the single-file publish."""
     from tests.conftest import seed_parse_state
 
     data, prefect_home = tmp_path / "data", tmp_path / "prefect"
     seed_parse_state(data, dbt_parse_state)
+    failed_before = failed_flow_runs(prefect_api)
     with serve_hook() as hook:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BETACELL_"))}
+        env = {k: v for k, v in cli_env(prefect_api).items() if not k.startswith("BETACELL_")}
         env.update(BETACELL_DATA_DIR=str(data), PREFECT_HOME=str(prefect_home),
                    BETACELL_SNAPSHOT_DIR=str(REPO_DIR / "data" / "snapshot"),
                    BETACELL_OUTCOMES_DIR=str(REPO_DIR / "data" / "outcomes"),
@@ -212,6 +215,9 @@ def test_the_lake_password_reaches_no_file_alert_terminal_or_prefect_state(tmp_p
     # The single-file publish went through, so its digest may come first; the failure follows.
     assert any("could not be attached" in body for body in alerts), alerts
     assert files_containing(data, LAKE_PASSWORD.encode()) == []
-    prefect_files = list(prefect_home.rglob("*.db*"))
-    assert prefect_files, "Prefect's database was not where the test looked"
+    recorded = {run_id: message for run_id, message in failed_flow_runs(prefect_api).items()
+                if run_id not in failed_before}
+    assert any("could not be attached" in message for message in recorded.values()), \
+        "the failed run is not in the session server's database: the test looked elsewhere"
+    assert files_containing(prefect_api.database_dir, LAKE_PASSWORD.encode()) == []
     assert files_containing(prefect_home, LAKE_PASSWORD.encode()) == []

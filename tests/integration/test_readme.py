@@ -4,11 +4,12 @@ data/outcomes/README.md runs as written, in document order, in a fresh clone of 
 quickstart. The query blocks read the published warehouse with the `duckdb` command, read-only.
 
 What the test session already has is not made again: the clone links the installed .venv (no
-second install), its ``data/`` starts as a copy of the session's published warehouse (the
-snapshot build of ``built_warehouse``, with its raw landing), so the README's `make run` is a
-real refresh that finds nothing new and republishes nothing, and it records on the session's
-Prefect server (``PREFECT_PORT``) instead of starting a temporary one. The blocks run once per
-test session (shared by the xdist workers under a file lock); each block is one test.
+second install), its dbt starts from the session's parse state, and the README's `make run`
+records on the session's Prefect server (``PREFECT_PORT``) instead of starting a temporary
+one. That `make run` is a real refresh of the shipped snapshot from scratch (the README's
+counts are those of a fresh clone; the session warehouse holds injected records, so it cannot
+stand in). The blocks run once per test session (shared by the xdist workers under a file
+lock); each block is one test.
 
 A block that cannot run here is marked by the line right before it,
 ``<!-- readme-test: skip (the reason) -->``, and is skipped with that reason. Every fenced block
@@ -91,9 +92,11 @@ def test_every_block_names_its_language_and_markers_sit_on_blocks():
         assert len(markers) == sum(1 for b in BLOCKS if b.document == document and b.skip_reason)
 
 
-def make_clone(root: Path, published: Path) -> Path:
-    """A fresh clone: the tracked files, the project's .venv linked beside them, and ``data/``
-    holding a copy of the published data directory ``published``."""
+def make_clone(root: Path, parse_state: Path) -> Path:
+    """A fresh clone: the tracked files, the project's .venv linked beside them, and dbt's
+    partial-parse state of the session (dbt parses nothing again)."""
+    from tests.conftest import seed_parse_state
+
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_DIR, capture_output=True,
                              check=True).stdout.decode().split("\0")
     for name in filter(None, tracked):
@@ -101,8 +104,7 @@ def make_clone(root: Path, published: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_DIR / name, target)
     (root / ".venv").symlink_to(REPO_DIR / ".venv")
-    shutil.copytree(published, root / "data", symlinks=True, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp"))
+    seed_parse_state(root / "data", parse_state)
     return root
 
 
@@ -146,7 +148,7 @@ def problem_with(result: dict[str, object]) -> str | None:
 
 
 @pytest.fixture(scope="session")
-def outcomes(tmp_path_factory, built_warehouse, prefect_api) -> dict[str, dict]:
+def outcomes(tmp_path_factory, dbt_parse_state, prefect_api) -> dict[str, dict]:
     """Run every runnable block once per session, in document order, in a fresh clone."""
     from filelock import FileLock
 
@@ -160,7 +162,7 @@ def outcomes(tmp_path_factory, built_warehouse, prefect_api) -> dict[str, dict]:
     done = root / "outcomes.json"
     with FileLock(f"{root}.lock"):
         if not done.exists():
-            clone = make_clone(root / "betacell", built_warehouse.data)
+            clone = make_clone(root / "betacell", dbt_parse_state)
             env = block_environment(prefect_api.port)
             results = {block.id: run_block(block, clone, env) for block in BLOCKS
                        if block.language in RUNNABLE and not block.skip_reason}
@@ -185,15 +187,15 @@ def test_readme_block_runs_as_written(block, outcomes):
     assert problem is None, (block.code, problem)
 
 
-def test_make_run_in_the_clone_refreshed_from_the_published_copy_and_rebuilt_nothing(outcomes):
-    """The README's first block is `make run`: a real refresh, recorded on the session's
-    Prefect server, that found the published copy current (so the blocks after it read that)."""
+def test_make_run_in_the_clone_records_on_the_session_server_and_publishes(outcomes):
+    """The README's first block is `make run`: a real refresh of the shipped snapshot, recorded
+    on the session's Prefect server (no temporary server), that publishes a version."""
     (first,) = [b for b in BLOCKS if b.code.startswith("make run")]
     result = outcomes[first.id]
     assert problem_with(result) is None, result
     output = " ".join(str(result["stdout"] + result["stderr"]).split())
     assert "PREFECT_API_URL=http://127.0.0.1:" in output  # the session's server, not a temporary
-    assert "nothing changed since the published version" in output
+    assert "Published: " in output and "nothing changed" not in output
 
 
 @pytest.mark.parametrize("language, broken, good", [
