@@ -7,7 +7,9 @@ summary: rounds done, errors, and the published version ids seen.
 With a go file, it reflects once (the version before the refresh) and then waits for that file
 (the refresh is still building: the published file does not change), then reflects round after
 round (the publish is coming): the rounds the switch can break are back to back, and the build
-before it is not slowed by a reader spinning all along."""
+before it is not slowed by a reader spinning all along. The summary is rewritten after every
+round, so the test can wait for rounds rather than for seconds (a loaded machine reflects
+slowly)."""
 
 from __future__ import annotations
 
@@ -69,10 +71,17 @@ def main(url: str, out: str, stop_file: str, go_file: str | None = None,
                 versions.append(version)
         except Exception as exc:  # noqa: BLE001 - every failure is the test's business
             errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+        write_summary(out, rounds, rounds_after_go, errors, versions)  # progress, round by round
         time.sleep(0.05)
-    with open(out, "w") as handle:
+    write_summary(out, rounds, rounds_after_go, errors, versions)
+
+
+def write_summary(out: str, rounds: int, rounds_after_go: int, errors: list[str],
+                  versions: list[str]) -> None:
+    with open(f"{out}.part", "w") as handle:
         json.dump({"rounds": rounds, "rounds_after_go": rounds_after_go, "errors": errors[:20],
                    "error_count": len(errors), "versions": versions}, handle)
+    os.replace(f"{out}.part", out)
 
 
 if __name__ == "__main__":

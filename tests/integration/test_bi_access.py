@@ -99,6 +99,13 @@ def test_superset_reflects_every_mart_as_its_contract_says(built_warehouse):
         engine.dispose()
 
 
+def wait_until(condition, what: str, seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"the BI reader never did {what}"
+        time.sleep(0.2)
+
+
 def test_superset_style_reflection_keeps_working_while_a_refresh_publishes(published_copy,
                                                                            tmp_path, monkeypatch):
     """A BI process reflects the published warehouse while a refresh rebuilds (one changed
@@ -114,19 +121,23 @@ def test_superset_style_reflection_keeps_working_while_a_refresh_publishes(publi
     out, stop, go = tmp_path / "bi.json", tmp_path / "stop", tmp_path / "go"
     real_publish = flows.refresh.publish
 
+    def progress() -> dict:
+        return json.loads(out.read_text()) if out.exists() else {"rounds": 0, "versions": []}
+
     def publish_while_reflected(*args, **kwargs):
         go.touch()  # the reader goes from one round a second to back-to-back rounds
-        time.sleep(2)
+        wait_until(lambda: progress()["rounds"] >= 2 and progress()["rounds_after_go"] >= 1,
+                   "a round after go")
         return real_publish(*args, **kwargs)
 
     monkeypatch.setattr(flows.refresh, "publish", publish_while_reflected)
     url = f"duckdb+betacell:///{settings.warehouse_path}"
     reader = subprocess.Popen([sys.executable, str(LOOP), url, str(out), str(stop), str(go)])
     try:
-        time.sleep(3)
         summary = refresh_warehouse(source="snapshot")  # loads the sheet, dbt, gates, publishes
         assert summary["published_version"] and summary["published_version"] != before
-        time.sleep(3)
+        wait_until(lambda: summary["published_version"] in progress()["versions"],
+                   "a round on the new version")
     finally:
         stop.touch()
         reader.wait(timeout=300)

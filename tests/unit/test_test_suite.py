@@ -31,6 +31,8 @@ def test_over_the_budget_needs_the_reason_line():
     assert conftest.over_budget(slow_with_reason.__doc__, 31.0) is None
     assert conftest.over_budget(slow_without_reason.__doc__, 29.0) is None
     assert conftest.over_budget("Why over 30 s:", 31.0) is not None  # a reason, not the words
+    assert conftest.over_budget("Three refreshes (> 30 s: each rebuilds).", 31.0) is None
+    assert conftest.over_budget("Three refreshes (> 30 s:).", 31.0) is not None
 
 
 def burn(seconds: float) -> None:
