@@ -68,21 +68,32 @@ def pytest_collection_modifyitems(config, items):
 # Test modules whose tests share a session fixture that is costly to make run on one xdist
 # worker, so it is made once and no worker waits on another's file lock: the lake (PostgreSQL,
 # moto and one refresh), the live CLI run, the evidence traps build, the README's blocks, the
-# dbt docs site. (pytest-xdist's own xdist_group mark does not group with pytest 9.2:
-# pytest-xdist issue #1386.)
+# dbt docs site, the rebuild after a sheet edit, R's batch fit. (pytest-xdist's own
+# xdist_group mark does not group with pytest 9.2: pytest-xdist issue #1386.)
 SAME_WORKER = {
     "lake": ("tests/integration/test_lake.py", "tests/integration/test_workers.py"),
     "live": ("tests/integration/test_live_corpus.py",),
     "traps": ("tests/integration/test_evidence_traps.py",),
     "readme": ("tests/integration/test_readme.py",),
     "docs": ("tests/integration/test_dbt_docs.py",),
+    "metafor": ("tests/unit/test_pooling_metafor.py",),  # its module's one batch fit in R
+    "sheet_edit": (  # the tests of the session's rebuild after a sheet edit (one test each)
+        "tests/integration/test_bi_access.py::"
+        "test_superset_style_reflection_keeps_working_while_a_refresh_publishes",
+        "tests/integration/test_living_evidence.py::"
+        "test_a_sheet_edit_that_adds_a_cohort_makes_a_digest_and_a_no_op_run_makes_none",
+        "tests/integration/test_pipeline.py::"
+        "test_a_rerun_with_nothing_new_neither_rebuilds_nor_republishes",
+    ),
 }
 
 
 def worker_group(nodeid: str) -> str:
-    """The unit pytest-xdist hands to one worker: the test's group, or the test alone."""
-    path = nodeid.split("::", 1)[0]
-    return next((group for group, paths in SAME_WORKER.items() if path in paths), nodeid)
+    """The unit pytest-xdist hands to one worker: the test's group, or the test alone. A group
+    names test files, or single tests (``path::name``, every parameter of it)."""
+    path, test = nodeid.split("::", 1)[0], nodeid.split("[", 1)[0]
+    return next((group for group, members in SAME_WORKER.items()
+                 if path in members or test in members), nodeid)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -12,6 +12,10 @@
   earlier snapshot with three trials fewer (for time travel); the settings point at it. For the
   tests that only read it.
 
+- ``sheet_edit_rebuild``: ONE refresh per session after a sheet edit (one cohort added), on a
+  copy of the session warehouse, with a BI process reflecting all along; the tests about a
+  rebuild after a sheet change (BI during a publish, the changes listed, the digest) read it.
+
 The lake tests run on one xdist worker (``SAME_WORKER`` in ``tests/conftest.py``), so
 PostgreSQL, moto and the session's lake refresh start once.
 
@@ -318,3 +322,108 @@ def published_lake(session_lake: PublishedLake, monkeypatch) -> PublishedLake:
     reset_settings_cache()
     yield session_lake
     reset_settings_cache()
+
+
+# --- one rebuild after a curator's sheet edit, shared --------------------------------------
+
+@dataclass(frozen=True)
+class SheetEditRebuild:
+    """A copy of the session warehouse after the one refresh that a sheet edit (one added
+    cohort) rebuilds and publishes, with what happened around it: the run summary, the version
+    before, the fact id added, the webhook posts, and what a BI process reflecting all along saw.
+    Read it; never write it (copy it to rerun)."""
+
+    root: Path
+    result: dict
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data / "warehouse.duckdb"
+
+
+@pytest.fixture(scope="session")
+def sheet_edit_rebuild(built_warehouse: Built, tmp_path_factory) -> SheetEditRebuild:
+    """ONE rebuild for the tests about a rebuild after a sheet change (the BI reader during a
+    publish, the changes a one-row edit lists, the digest of a moved estimate): a copy of the
+    session warehouse, one cohort added to the main sheet, one real refresh, while a separate
+    BI process reflects the published warehouse (once before, then round after round from just
+    before the publish until it has read the new version). Its tests run on one xdist worker
+    (``SAME_WORKER``)."""
+    import json
+
+    from filelock import FileLock
+
+    from tests.conftest import session_dir
+
+    root = session_dir(tmp_path_factory, "sheet_edit")
+    done = root / "result.json"
+    with FileLock(f"{root}.lock"):
+        if not done.exists():
+            result = rebuild_after_sheet_edit(built_warehouse, root / "published")
+            done.write_text(json.dumps(result, default=str))
+    return SheetEditRebuild(root / "published", json.loads(done.read_text()))
+
+
+def rebuild_after_sheet_edit(built: Built, root: Path) -> dict:
+    import json
+
+    import flows.refresh
+    from flows.publish import published_version
+    from flows.settings import get_settings
+    from tests.integration.test_live_corpus import serve_hook
+    from tests.integration.test_living_evidence import add_synthetic_cohort
+
+    shutil.copytree(built.root, root, symlinks=True,
+                    ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp", "summary.json"))
+    copy = Built(root, {})
+    patch = pytest.MonkeyPatch()
+    out, stop, go = root.parent / "bi.json", root.parent / "bi.stop", root.parent / "bi.go"
+
+    def progress() -> dict:
+        return json.loads(out.read_text()) if out.exists() else {"rounds": 0, "versions": []}
+
+    def wait_until(condition, what: str, seconds: float = 300) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, f"the BI reader never did {what}"
+            time.sleep(0.2)
+
+    real_publish = flows.refresh.publish
+
+    def publish_while_reflected(*args, **kwargs):
+        go.touch()  # the reader goes from one round to back-to-back rounds
+        wait_until(lambda: progress()["rounds"] >= 2 and progress()["rounds_after_go"] >= 1,
+                   "a round after go")
+        return real_publish(*args, **kwargs)
+
+    try:
+        point_at(patch, copy.data, copy.snapshot, copy.outcomes)
+        settings = get_settings()
+        before = published_version(settings)
+        fact_id = add_synthetic_cohort(copy.outcomes / "published_outcomes.csv")
+        patch.setattr(flows.refresh, "publish", publish_while_reflected)
+        loop = Path(__file__).with_name("bi_reflection_loop.py")
+        reader = subprocess.Popen([sys.executable, str(loop),
+                                   f"duckdb+betacell:///{settings.warehouse_path}", str(out),
+                                   str(stop), str(go)])
+        try:
+            with serve_hook() as hook:
+                patch.setenv("BETACELL_ALERT_WEBHOOK_URL", hook.url_for("/hook"))
+                reset_settings_cache()
+                summary = flows.refresh.refresh_warehouse(source="snapshot")
+                posts = [request.get_json() for request, _ in hook.log]
+            if summary.get("published_version"):
+                wait_until(lambda: summary["published_version"] in progress()["versions"],
+                           "a round on the new version")
+        finally:
+            stop.touch()
+            reader.wait(timeout=300)
+    finally:
+        patch.undo()
+        reset_settings_cache()
+    return {"summary": summary, "version_before": before, "fact_id": fact_id, "posts": posts,
+            "bi": json.loads(out.read_text())}

@@ -8,10 +8,8 @@ contract (integer counts stay integers), and every mart column is described."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,13 +19,9 @@ import pytest
 import sqlalchemy
 from sqlalchemy import types as sqltypes
 
-from flows.publish import published_version
-from flows.refresh import refresh_warehouse
-from tests.conftest import edit_one_sheet_value
 from tests.helpers import mart_contracts, query
 
 pytestmark = pytest.mark.integration
-LOOP = Path(__file__).with_name("bi_reflection_loop.py")
 
 # contract data_type -> the SQLAlchemy type a BI tool must see
 EXPECTED_TYPES = {
@@ -99,52 +93,18 @@ def test_superset_reflects_every_mart_as_its_contract_says(built_warehouse):
         engine.dispose()
 
 
-def wait_until(condition, what: str, seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"the BI reader never did {what}"
-        time.sleep(0.2)
-
-
-def test_superset_style_reflection_keeps_working_while_a_refresh_publishes(published_copy,
-                                                                           tmp_path, monkeypatch):
-    """A BI process reflects the published warehouse while a refresh rebuilds (one changed
-    sheet value: the whole dbt build, gates and publish) and switches versions; from just before
-    the publish it reflects round after round, until after the switch.
-
-    Why over 30 s: a rebuild and publish, and a BI process reflecting all along."""
-    import flows.refresh
-
-    settings = published_copy
-    before = published_version(settings)
-    edit_one_sheet_value(settings.outcomes_path)
-    out, stop, go = tmp_path / "bi.json", tmp_path / "stop", tmp_path / "go"
-    real_publish = flows.refresh.publish
-
-    def progress() -> dict:
-        return json.loads(out.read_text()) if out.exists() else {"rounds": 0, "versions": []}
-
-    def publish_while_reflected(*args, **kwargs):
-        go.touch()  # the reader goes from one round a second to back-to-back rounds
-        wait_until(lambda: progress()["rounds"] >= 2 and progress()["rounds_after_go"] >= 1,
-                   "a round after go")
-        return real_publish(*args, **kwargs)
-
-    monkeypatch.setattr(flows.refresh, "publish", publish_while_reflected)
-    url = f"duckdb+betacell:///{settings.warehouse_path}"
-    reader = subprocess.Popen([sys.executable, str(LOOP), url, str(out), str(stop), str(go)])
-    try:
-        summary = refresh_warehouse(source="snapshot")  # loads the sheet, dbt, gates, publishes
-        assert summary["published_version"] and summary["published_version"] != before
-        wait_until(lambda: summary["published_version"] in progress()["versions"],
-                   "a round on the new version")
-    finally:
-        stop.touch()
-        reader.wait(timeout=300)
-    result = json.loads(out.read_text())
+def test_superset_style_reflection_keeps_working_while_a_refresh_publishes(sheet_edit_rebuild):
+    """A BI process reflected the published warehouse while a refresh rebuilt (one added sheet
+    row: the whole dbt build, gates and publish; the session's ``sheet_edit_rebuild``) and
+    switched versions; from just before the publish it reflected round after round, until it
+    had read the new version. No round failed."""
+    summary, result = sheet_edit_rebuild.result["summary"], sheet_edit_rebuild.result["bi"]
+    before = sheet_edit_rebuild.result["version_before"]
+    assert summary["published_version"] and summary["published_version"] != before
     assert result["error_count"] == 0, result["errors"]
     assert result["rounds"] >= 3 and result["rounds_after_go"] >= 2
-    assert len(result["versions"]) >= 2  # it read the old version, then the new one
+    assert result["versions"][0] == before and result["versions"][-1] == summary[
+        "published_version"]  # it read the old version, then the new one
 
 
 # contract data_type -> the Parquet (Arrow) type every tool reading data/marts must see

@@ -60,9 +60,16 @@ def test_the_hook_fails_a_test_over_the_budget_that_does_not_say_why(monkeypatch
 
 
 def test_the_tests_of_a_shared_session_fixture_go_to_one_worker():
-    for group, paths in conftest.SAME_WORKER.items():
-        for path in paths:
+    for group, members in conftest.SAME_WORKER.items():
+        for member in members:
+            path, _, test = member.partition("::")
             assert (REPO_DIR / path).is_file(), f"{group}: {path} is gone (renamed?)"
+            if test:  # one test of the file: it is in the group, its neighbours are not
+                assert f"def {test}(" in (REPO_DIR / path).read_text(), f"{member} is gone"
+                assert conftest.worker_group(member) == group
+                assert conftest.worker_group(f"{member}[param-1]") == group
+                assert conftest.worker_group(f"{member}_more") == f"{member}_more"
+                continue
             assert conftest.worker_group(f"{path}::test_x") == group
             assert conftest.worker_group(f"{path}::test_y[param-1]") == group
     other = "tests/integration/test_pipeline.py::test_a_rerun"
