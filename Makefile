@@ -58,9 +58,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --durations=15
 
-## test-fast: the inner loop: unit, HTTP-client and loader tests, no pipeline run (< 1 minute)
+## test-fast: the inner loop: unit, HTTP-client and loader tests, no pipeline run (~30 s on
+## two cores: one pytest-xdist worker per core)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not pipeline"
+	$(BIN)/python -m pytest -n auto -m "not pipeline"
 
 ## bench: archive -> raw -> staging benchmark on synthetic studies (N=100000 by default)
 N ?= 100000
