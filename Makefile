@@ -63,13 +63,15 @@ PREFECT_RUN_ENV = $(shell [ -z "$$PREFECT_API_URL" ] && \
 run: $(STAMP)
 	$(PREFECT_RUN_ENV) $(BIN)/betacell run --source snapshot
 
-## test: set up (if needed) and run the whole test suite (what CI runs), one worker per core
+## test: set up (if needed) and run the whole test suite (what CI runs), one worker per core;
+## it ends with the 15 slowest tests (the budget: README "Development")
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto
+	$(BIN)/python -m pytest -n auto --durations=15
 
-## test-fast: the inner loop: unit, HTTP-client and loader tests, no pipeline run (< 1 minute)
+## test-fast: the inner loop: unit, HTTP-client and loader tests, no pipeline run (~30 s on
+## two cores: one pytest-xdist worker per core)
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not pipeline"
+	$(BIN)/python -m pytest -n auto -m "not pipeline"
 
 ## bench: archive -> raw -> staging benchmark on synthetic studies (N=100000 by default)
 N ?= 100000

@@ -3,6 +3,9 @@
 - ``data_dir`` / ``settings``: an isolated data directory per test (fast tests use these).
 - ``pipeline_settings``: the same, ready for a real pipeline run (Prefect test server, dbt's
   partial-parse state seeded so the run does not parse the project from scratch).
+- ``prefect_api``: the session's Prefect server (the test harness's, a real API on a local port,
+  one per test process): CLI subprocesses, workers and the README's ``make run`` record there
+  (``cli_env``) instead of starting a temporary server of their own (~9 s each).
 - ``built_warehouse``: the real pipeline run ONCE per session on the snapshot plus the injected
   fixtures (a registry record with a results section, ICTRP quirk exports); tests that only read
   the warehouse read this one.
@@ -11,12 +14,21 @@
 
 Tests using the pipeline fixtures are marked ``pipeline`` automatically; ``make test-fast``
 deselects them.
+
+The test budget: a test whose own work (its call, not the shared fixtures it sets up) takes more
+than 30 s says why in its docstring: a line starting ``Why over 30 s: <reason>``, or
+``(> 30 s: <reason>)`` inside a sentence. The check counts
+CPU seconds of the test process and of the processes it started and waited for (dbt, CLI runs,
+workers), which a loaded machine does not inflate the way it inflates wall time; a test over the
+budget without that line fails, naming the seconds.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import resource
 import shutil
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -32,7 +44,7 @@ SNAPSHOT_DIR = REPO_DIR / "data" / "snapshot"
 OUTCOMES_DIR = REPO_DIR / "data" / "outcomes"
 REFERENCE_DIR = REPO_DIR.parent / "shared" / "reference"
 FIXTURES = Path(__file__).parent / "fixtures"
-PIPELINE_FIXTURES = {"prefect_harness", "dbt_parse_state", "pipeline_settings",
+PIPELINE_FIXTURES = {"prefect_harness", "prefect_api", "dbt_parse_state", "pipeline_settings",
                      "built_warehouse", "published_copy"}
 
 # The first temporary Prefect server on a fresh machine migrates its database; allow for it.
@@ -51,6 +63,83 @@ def pytest_collection_modifyitems(config, items):
     others = [i for i in items if "built_warehouse" not in getattr(i, "fixturenames", ())]
     others.sort(key=lambda i: "pipeline" not in i.keywords)  # slow independent runs first
     items[:] = [i for pair in zip_longest(needs, others) for i in pair if i is not None]
+
+
+# Test modules whose tests share a session fixture that is costly to make run on one xdist
+# worker, so it is made once and no worker waits on another's file lock: the lake (PostgreSQL,
+# moto and one refresh), the live CLI run, the evidence traps build, the README's blocks, the
+# dbt docs site, the rebuild after a sheet edit, R's batch fit. (pytest-xdist's own
+# xdist_group mark does not group with pytest 9.2: pytest-xdist issue #1386.)
+SAME_WORKER = {
+    "lake": ("tests/integration/test_lake.py", "tests/integration/test_workers.py"),
+    "live": ("tests/integration/test_live_corpus.py",),
+    "traps": ("tests/integration/test_evidence_traps.py",),
+    "readme": ("tests/integration/test_readme.py",),
+    "docs": ("tests/integration/test_dbt_docs.py",),
+    "metafor": ("tests/unit/test_pooling_metafor.py",),  # its module's one batch fit in R
+    "sheet_edit": (  # the tests of the session's rebuild after a sheet edit (one test each)
+        "tests/integration/test_bi_access.py::"
+        "test_superset_style_reflection_keeps_working_while_a_refresh_publishes",
+        "tests/integration/test_living_evidence.py::"
+        "test_a_sheet_edit_that_adds_a_cohort_makes_a_digest_and_a_no_op_run_makes_none",
+        "tests/integration/test_pipeline.py::"
+        "test_a_rerun_with_nothing_new_neither_rebuilds_nor_republishes",
+    ),
+}
+
+
+def worker_group(nodeid: str) -> str:
+    """The unit pytest-xdist hands to one worker: the test's group, or the test alone. A group
+    names test files, or single tests (``path::name``, every parameter of it)."""
+    path, test = nodeid.split("::", 1)[0], nodeid.split("[", 1)[0]
+    return next((group for group, members in SAME_WORKER.items()
+                 if path in members or test in members), nodeid)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`-n`'s default distribution (load), with the SAME_WORKER groups kept together."""
+    if config.getvalue("dist") != "load":
+        return None  # an explicit --dist keeps its own scheduler
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupedLoadScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return GroupedLoadScheduling(config, log)
+
+
+SLOW_TEST_CPU_SECONDS = 30.0
+WHY_SLOW = re.compile(r"^\s*Why over 30 s: \S|> 30 s: \S", re.MULTILINE)
+
+
+def cpu_seconds() -> float:
+    """CPU seconds of this process and of its children that ended and were waited for."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def over_budget(docstring: str | None, seconds: float,
+                limit: float = SLOW_TEST_CPU_SECONDS) -> str | None:
+    """Why a test that took ``seconds`` breaks the budget (None: it does not)."""
+    if seconds <= limit or WHY_SLOW.search(docstring or ""):
+        return None
+    return (f"the test took {seconds:.0f} CPU seconds (budget {limit:.0f} s) and its docstring "
+            f"does not say why: make it cheaper (share the session warehouse, a small change, a "
+            f"dbt unit test) or add one line 'Why over 30 s: <reason>'")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    started, limit = cpu_seconds(), SLOW_TEST_CPU_SECONDS
+    result = yield
+    function = getattr(item, "function", None)
+    if problem := over_budget(getattr(function, "__doc__", None), cpu_seconds() - started,
+                              limit):
+        pytest.fail(problem, pytrace=False)
+    return result
 
 
 def reference_file(name: str) -> Path:
@@ -99,6 +188,36 @@ def prefect_harness():
 
     with prefect_test_harness(server_startup_timeout=180):
         yield
+
+
+@dataclass(frozen=True)
+class PrefectApi:
+    """The session's Prefect server: its API URL and the folder of its SQLite database."""
+
+    url: str
+    database_dir: Path
+
+    @property
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1].split("/", 1)[0])
+
+
+@pytest.fixture(scope="session")
+def prefect_api(prefect_harness) -> PrefectApi:
+    """The harness's server, for processes of their own (CLI runs, workers, ``make run``)."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_SERVER_DATABASE_CONNECTION_URL
+    from sqlalchemy.engine import make_url
+
+    database = make_url(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()).database
+    return PrefectApi(PREFECT_API_URL.value(), Path(database).parent)
+
+
+def cli_env(prefect_api: PrefectApi, **extra: str) -> dict[str, str]:
+    """The environment of a ``betacell`` subprocess that records on the session's server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env["PREFECT_API_URL"] = prefect_api.url
+    env.update(extra)
+    return env
 
 
 def session_dir(tmp_path_factory, name: str) -> Path:
@@ -175,6 +294,15 @@ def inject_studies(snapshot: Path, *records: dict) -> None:
     doc = orjson.loads(path.read_bytes())
     doc["studies"].extend(records)
     path.write_bytes(orjson.dumps(doc))
+
+
+def edit_one_sheet_value(outcomes: Path) -> None:
+    """The smallest change a refresh rebuilds for: one value of the main outcome sheet (only
+    that sheet is landed and loaded again; every other source is skipped as unchanged)."""
+    sheet = outcomes / "published_outcomes.csv"
+    text = sheet.read_text()
+    assert "adults with T1D" in text, "the sheet no longer has the value this edit changes"
+    sheet.write_text(text.replace("adults with T1D", "Adults with T1D", 1))
 
 
 def set_data_timestamp(snapshot: Path, stamp: str) -> None:

@@ -76,9 +76,15 @@ def assert_marts_keep_their_contracts(path: Path) -> None:
         assert published.get(mart) == columns, f"marts.{mart} does not match its contract"
 
 
-def start_refresh_until_dbt_builds(timeout: float = 240):
-    """Start `betacell run --source snapshot --full` in its own session (its own temporary
-    Prefect server) and return ``(process, dbt process)`` once ``dbt build`` runs."""
+def start_refresh_until_dbt_builds(timeout: float = 240, *, full: bool = True,
+                                   prefect_api_url: str | None = None,
+                                   nodes_started: int = 0):
+    """Start `betacell run --source snapshot [--full]` in its own session and return
+    ``(process, dbt process)`` once ``dbt build`` runs.
+
+    Without ``prefect_api_url`` the run starts its own temporary Prefect server (what a plain
+    `betacell run` does); with it, the run records on that server. ``nodes_started`` waits until
+    dbt has started that many nodes of the build (a kill then lands mid-build, in a dbt step)."""
     import os
     import subprocess
     import sys
@@ -86,29 +92,55 @@ def start_refresh_until_dbt_builds(timeout: float = 240):
 
     import psutil
 
-    from flows.settings import REPO_DIR
+    from flows.settings import REPO_DIR, get_settings
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
     env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
+    if prefect_api_url:
+        env["PREFECT_API_URL"] = prefect_api_url
+    log = get_settings().build_dir / "dbt_logs" / "dbt.log"
+    seen = log.stat().st_size if log.exists() else 0  # a copied data directory has an old log
     process = subprocess.Popen(
-        [sys.executable, "-m", "flows.cli", "run", "--source", "snapshot", "--full"],
+        [sys.executable, "-m", "flows.cli", "run", "--source", "snapshot",
+         *(["--full"] if full else [])],
         env=env, cwd=REPO_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
     parent = psutil.Process(process.pid)
     deadline = time.monotonic() + timeout
+    dbt = None
     while time.monotonic() < deadline:
         assert process.poll() is None, "the refresh ended before dbt build started"
-        for child in parent.children(recursive=True):
-            try:
-                command = child.cmdline()
-            except psutil.Error:
-                continue
-            if (any(part.endswith("dbt") for part in command[:2]) and "build" in command
-                    and "+int_trial_references" not in command):  # the full build
-                return process, child
-        time.sleep(0.2)
-    process.kill()
-    raise AssertionError("dbt build never started")
+        dbt = dbt or _dbt_build_child(parent)
+        if dbt and _dbt_nodes_started(log, seen) >= nodes_started:
+            return process, dbt
+        time.sleep(0.1)
+    os.killpg(process.pid, 9)
+    raise AssertionError("dbt build never started" if dbt is None else
+                         f"dbt build never started {nodes_started} nodes")
+
+
+def _dbt_build_child(parent):
+    import psutil
+
+    for child in parent.children(recursive=True):
+        try:
+            command = child.cmdline()
+        except psutil.Error:
+            continue
+        if (any(part.endswith("dbt") for part in command[:2]) and "build" in command
+                and "+int_trial_references" not in command):  # the full build, not the closure's
+            return child
+    return None
+
+
+def _dbt_nodes_started(log: Path, offset: int) -> int:
+    """How many nodes this dbt build has started (its lines of the log past ``offset``)."""
+    if not log.exists():
+        return 0
+    with log.open("rb") as handle:
+        if log.stat().st_size >= offset:  # else dbt rotated the log: all of it is this build's
+            handle.seek(offset)
+        return sum(1 for line in handle if b" START " in line and b" of " in line)
 
 
 ID_LAYERS = ("raw", "seeds", "snapshots", "staging", "intermediate", "marts")

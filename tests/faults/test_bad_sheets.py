@@ -49,6 +49,7 @@ def details(summary):
 
 
 def test_sheets_rejected_alone_reverted_withdrawn_and_cut(published_copy):
+    """Why over 30 s: three refreshes, each a whole dbt build, one per curator change."""
     settings = published_copy
     folder = settings.outcomes_path
     original = (folder / MAIN).read_bytes()

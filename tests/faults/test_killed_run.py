@@ -19,16 +19,18 @@ import pytest
 from flows.errors import BetacellError
 from flows.refresh import refresh_warehouse
 from flows.runlock import _is_prefect_server, read_record, refresh_lock
-from tests.conftest import set_data_timestamp
+from tests.conftest import edit_one_sheet_value
 from tests.helpers import start_refresh_until_dbt_builds
 
 pytestmark = pytest.mark.integration
 
 
 def test_killing_only_the_refresh_process_orphans_nothing_that_blocks(published_copy):
+    """A plain `betacell run` (its own temporary Prefect server: the orphan under test), sent to
+    dbt at once by one changed sheet value; the next run needs no rebuild (registries only)."""
     settings = published_copy
-    set_data_timestamp(settings.snapshot_path, "2026-06-01T09:00:00")
-    process, dbt = start_refresh_until_dbt_builds()
+    edit_one_sheet_value(settings.outcomes_path)
+    process, dbt = start_refresh_until_dbt_builds(full=False)
     parent = psutil.Process(process.pid)
     servers = [p for p in parent.children(recursive=True) if _is_prefect_server(p)]
     assert servers, "no temporary Prefect server: the orphan case is not reproduced"
@@ -43,7 +45,7 @@ def test_killing_only_the_refresh_process_orphans_nothing_that_blocks(published_
     orphans = [p for p in servers if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
 
     try:
-        summary = refresh_warehouse(source="snapshot", stages=["outcomes"])  # at once
+        summary = refresh_warehouse(source="snapshot", stages=["registries"])  # at once
         assert summary["published_version"] or summary["nothing_changed"]
         _, alive = psutil.wait_procs(orphans, timeout=15)
         assert alive == [], f"still running after the next refresh: {alive}"

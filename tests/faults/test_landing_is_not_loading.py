@@ -25,6 +25,7 @@ GOOD_EXPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 def test_an_export_landed_by_a_failed_run_is_loaded_by_the_next_run(published_copy, tmp_path,
                                                                    monkeypatch):
+    """Why over 30 s: the run after the failed one rebuilds (the export is new to the build)."""
     settings = published_copy
     inbox = settings.snapshot_path / "ictrp"
     (inbox / "a_probe.xml").write_bytes(GOOD_EXPORT)

@@ -53,8 +53,9 @@ def test_invalid_settings_are_alerted_to_the_webhook_the_environment_names(tmp_p
     assert alerts and "BETACELL_CTGOV_PAGE_SIZE" in alerts[0]
 
 
-def test_a_failed_run_prints_one_paragraph_and_keeps_the_traceback_in_the_log_file(tmp_path):
-    """Two real runs (a temporary Prefect server each, ~1 min): ClinicalTrials.gov's /version
+def test_a_failed_run_prints_one_paragraph_and_keeps_the_traceback_in_the_log_file(tmp_path,
+                                                                                  prefect_api):
+    """Two real runs, recorded on the session's Prefect server: ClinicalTrials.gov's /version
     fails, so the run fails before any page; without --debug the terminal has the paragraph,
     the log file the traceback; with --debug the terminal has the traceback too."""
     data = tmp_path / "data"
@@ -62,7 +63,8 @@ def test_a_failed_run_prints_one_paragraph_and_keeps_the_traceback_in_the_log_fi
         standin.faults["ctgov"] = "500"
         settings = {**urls, "BETACELL_DATA_DIR": str(data), "PREFECT_HOME": str(tmp_path / "p"),
                     "BETACELL_OUTCOMES_DIR": str(REPO_DIR / "data" / "outcomes"),
-                    "BETACELL_HTTP_MAX_ATTEMPTS": "1", "BETACELL_SOURCE_RETRY_DELAYS_SECONDS": ""}
+                    "BETACELL_HTTP_MAX_ATTEMPTS": "1", "BETACELL_SOURCE_RETRY_DELAYS_SECONDS": "",
+                    "PREFECT_API_URL": prefect_api.url}
         quiet = cli(settings, "--source", "live")
         loud = cli(settings, "--source", "live", "--debug")
     output = quiet.stdout + quiet.stderr

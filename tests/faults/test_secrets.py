@@ -3,11 +3,13 @@
 A stand-in for E-utilities answers HTTP 400 with a body that quotes the request, key included
 (as NCBI's error replies do). PubMed is made critical, so the run fails and every reporting path
 runs: the terminal, ``data/quality/last_failure.json``, the alert webhook, the ledger, and
-Prefect's own database (flow and task run states, logs). The key must appear in none of them."""
+Prefect's own database (flow and task run states, logs: the session's Prefect server records the
+run) and the run's PREFECT_HOME. The key must appear in none of them."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from flows.settings import REPO_DIR
+from tests.conftest import cli_env
 from tests.integration.test_live_corpus import serve_hook
 from tests.standin.corpus import live_corpus
 from tests.standin.server import serve
@@ -32,11 +35,25 @@ def files_containing(root: Path, needle: bytes) -> list[str]:
     return found
 
 
-def test_an_echoed_api_key_reaches_no_file_alert_terminal_or_prefect_state(tmp_path):
+def failed_flow_runs(prefect_api) -> dict[str, str]:
+    """The failed flow runs in the session server's database, with their state messages."""
+    (database,) = prefect_api.database_dir.glob("*.db")
+    con = sqlite3.connect(f"file:{database}?mode=ro", uri=True, timeout=30)
+    try:
+        return dict(con.execute("select r.id, coalesce(s.message, '') from flow_run r "
+                                "join flow_run_state s on s.id = r.state_id "
+                                "where r.state_type = 'FAILED'").fetchall())
+    finally:
+        con.close()
+
+
+def test_an_echoed_api_key_reaches_no_file_alert_terminal_or_prefect_state(tmp_path,
+                                                                             prefect_api):
     data, prefect_home = tmp_path / "data", tmp_path / "prefect"
+    failed_before = failed_flow_runs(prefect_api)
     with serve(live_corpus()) as (standin, urls), serve_hook() as hook:
         standin.faults["eutils"] = "echo"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env = cli_env(prefect_api)
         env.update(urls, BETACELL_DATA_DIR=str(data), PREFECT_HOME=str(prefect_home),
                    BETACELL_NCBI_API_KEY=API_KEY, BETACELL_CRITICAL_SOURCES="ctgov,pubmed",
                    BETACELL_OUTCOMES_DIR=str(REPO_DIR / "data" / "outcomes"),
@@ -57,8 +74,15 @@ def test_an_echoed_api_key_reaches_no_file_alert_terminal_or_prefect_state(tmp_p
     failure = (data / "quality" / "last_failure.json").read_text()
     assert "HTTP 400" in failure and API_KEY not in failure
     assert files_containing(data, API_KEY.encode()) == []
-    prefect_files = list(prefect_home.rglob("*.db*"))
+    recorded = {run_id: message for run_id, message in failed_flow_runs(prefect_api).items()
+                if run_id not in failed_before}
+    assert any("HTTP 400" in message for message in recorded.values()), \
+        "the failed run is not in the session server's database: the test looked elsewhere"
+    prefect_files = list(prefect_api.database_dir.rglob("*.db*"))
     assert prefect_files, "Prefect's database was not where the test looked"
+    # where the key would be, the server's database has it masked (the logs and states arrived)
+    assert files_containing(prefect_api.database_dir, b"api_key=***")
+    assert files_containing(prefect_api.database_dir, API_KEY.encode()) == []
     assert files_containing(prefect_home, API_KEY.encode()) == []
 
 
@@ -157,17 +181,20 @@ def test_every_secret_setting_is_masked_in_both_forms_wherever_it_is_quoted():
 
 
 def test_the_lake_password_reaches_no_file_alert_terminal_or_prefect_state(tmp_path,
-                                                                          dbt_parse_state):
-    """A whole snapshot refresh from the command line (> 30 s: ~3 min, since the lake step
-    comes after the build and the single-file publish) with the lake catalog in libpq-URI form,
-    at a port where no PostgreSQL listens. The run fails at the lake; the password is in no
-    terminal line, alert, file under the data directory, nor Prefect's database."""
+                                                                          dbt_parse_state,
+                                                                          prefect_api):
+    """A whole snapshot refresh from the command line, recorded on the session's Prefect server,
+    with the lake catalog in libpq-URI form, at a port where no PostgreSQL listens. The run
+    fails at the lake; the password is in no terminal line, alert, file under the data
+    directory, nor Prefect's database.
+    Why over 30 s: the lake step comes after a whole build and the single-file publish."""
     from tests.conftest import seed_parse_state
 
     data, prefect_home = tmp_path / "data", tmp_path / "prefect"
     seed_parse_state(data, dbt_parse_state)
+    failed_before = failed_flow_runs(prefect_api)
     with serve_hook() as hook:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "BETACELL_"))}
+        env = {k: v for k, v in cli_env(prefect_api).items() if not k.startswith("BETACELL_")}
         env.update(BETACELL_DATA_DIR=str(data), PREFECT_HOME=str(prefect_home),
                    BETACELL_SNAPSHOT_DIR=str(REPO_DIR / "data" / "snapshot"),
                    BETACELL_OUTCOMES_DIR=str(REPO_DIR / "data" / "outcomes"),
@@ -188,6 +215,9 @@ def test_the_lake_password_reaches_no_file_alert_terminal_or_prefect_state(tmp_p
     # The single-file publish went through, so its digest may come first; the failure follows.
     assert any("could not be attached" in body for body in alerts), alerts
     assert files_containing(data, LAKE_PASSWORD.encode()) == []
-    prefect_files = list(prefect_home.rglob("*.db*"))
-    assert prefect_files, "Prefect's database was not where the test looked"
+    recorded = {run_id: message for run_id, message in failed_flow_runs(prefect_api).items()
+                if run_id not in failed_before}
+    assert any("could not be attached" in message for message in recorded.values()), \
+        "the failed run is not in the session server's database: the test looked elsewhere"
+    assert files_containing(prefect_api.database_dir, LAKE_PASSWORD.encode()) == []
     assert files_containing(prefect_home, LAKE_PASSWORD.encode()) == []

@@ -2,7 +2,14 @@
 exists: list schemas and tables of the published warehouse, reflect every mart (columns, types,
 primary key, foreign keys, indexes, comment, ``Table(autoload_with=...)``) and run a query,
 always read-only, reconnecting every round. Writes a JSON
-summary: rounds done, errors, and the published version ids seen."""
+summary: rounds done, errors, and the published version ids seen.
+
+With a go file, it reflects once (the version before the refresh) and then waits for that file
+(the refresh is still building: the published file does not change), then reflects round after
+round (the publish is coming): the rounds the switch can break are back to back, and the build
+before it is not slowed by a reader spinning all along. The summary is rewritten after every
+round, so the test can wait for rounds rather than for seconds (a loaded machine reflects
+slowly)."""
 
 from __future__ import annotations
 
@@ -47,22 +54,35 @@ def one_round(url: str) -> str:
         engine.dispose()  # a BI tool reconnecting: the next round opens the file anew
 
 
-def main(url: str, out: str, stop_file: str, max_seconds: float = 900) -> None:
+def main(url: str, out: str, stop_file: str, go_file: str | None = None,
+         max_seconds: float = 900) -> None:
     deadline = time.monotonic() + max_seconds
-    rounds, errors, versions = 0, [], []
+    rounds, errors, versions, rounds_after_go = 0, [], [], 0
     while time.monotonic() < deadline and not os.path.exists(stop_file):
+        going = go_file is None or os.path.exists(go_file)
+        if rounds and not going:
+            time.sleep(0.1)
+            continue
         try:
             version = one_round(url)
             rounds += 1
+            rounds_after_go += going
             if not versions or versions[-1] != version:
                 versions.append(version)
         except Exception as exc:  # noqa: BLE001 - every failure is the test's business
             errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
+        write_summary(out, rounds, rounds_after_go, errors, versions)  # progress, round by round
         time.sleep(0.05)
-    with open(out, "w") as handle:
-        json.dump({"rounds": rounds, "errors": errors[:20], "error_count": len(errors),
-                   "versions": versions}, handle)
+    write_summary(out, rounds, rounds_after_go, errors, versions)
+
+
+def write_summary(out: str, rounds: int, rounds_after_go: int, errors: list[str],
+                  versions: list[str]) -> None:
+    with open(f"{out}.part", "w") as handle:
+        json.dump({"rounds": rounds, "rounds_after_go": rounds_after_go, "errors": errors[:20],
+                   "error_count": len(errors), "versions": versions}, handle)
+    os.replace(f"{out}.part", out)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3])
+    main(*sys.argv[1:5])

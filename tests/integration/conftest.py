@@ -6,7 +6,18 @@
 - ``s3_server``: ``moto`` in server mode on a free local port, in its own process group, killed
   with the group at the end.
 - ``lake_env``: a fresh lake for one test (its own PostgreSQL database and S3 bucket); the
-  ``BETACELL_LAKE_*`` / ``BETACELL_S3_*`` settings point at it.
+  ``BETACELL_LAKE_*`` / ``BETACELL_S3_*`` settings point at it. For the tests that write.
+- ``published_lake``: THE session's lake, into which one real refresh (of a copy of the session
+  warehouse, ``raw,staging`` included; run by a Prefect process worker) published, after an
+  earlier snapshot with three trials fewer (for time travel); the settings point at it. For the
+  tests that only read it.
+
+- ``sheet_edit_rebuild``: ONE refresh per session after a sheet edit (one cohort added), on a
+  copy of the session warehouse, with a BI process reflecting all along; the tests about a
+  rebuild after a sheet change (BI during a publish, the changes listed, the digest) read it.
+
+The lake tests run on one xdist worker (``SAME_WORKER`` in ``tests/conftest.py``), so
+PostgreSQL, moto and the session's lake refresh start once.
 
 Where a server cannot start the test is skipped locally and FAILS on CI (CI=true).
 """
@@ -31,6 +42,7 @@ import psutil
 import pytest
 
 from flows.settings import reset_settings_cache
+from tests.conftest import Built, point_at
 
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 _counter = itertools.count(1)
@@ -218,16 +230,200 @@ class Lake:
 @pytest.fixture
 def lake_env(postgres_server: Postgres, s3_server: S3, monkeypatch) -> Lake:
     """A fresh lake (PostgreSQL catalog database + S3 bucket) in the environment."""
+    lake = new_lake(postgres_server, s3_server)
+    for key, value in lake_settings(lake).items():
+        monkeypatch.setenv(key, value)
+    reset_settings_cache()
+    yield lake
+    reset_settings_cache()
+
+
+def lake_settings(lake: Lake) -> dict[str, str]:
+    return {"BETACELL_LAKE_CATALOG": lake.catalog, "BETACELL_LAKE_DATA_PATH": lake.data_path,
+            "BETACELL_S3_ENDPOINT": lake.s3.endpoint, "BETACELL_S3_KEY_ID": "test",
+            "BETACELL_S3_SECRET": "test", "BETACELL_S3_REGION": "us-east-1",
+            "BETACELL_S3_URL_STYLE": "path", "BETACELL_S3_USE_SSL": "false"}
+
+
+def new_lake(postgres_server: Postgres, s3_server: S3) -> Lake:
+    """A PostgreSQL catalog database and an S3 bucket of their own."""
     name = f"lake_{os.getpid()}_{next(_counter)}"
     postgres_server.create_database(name)
     bucket = name.replace("_", "-")
     s3_server.create_bucket(bucket)
-    lake = Lake(postgres_server.catalog(name), f"s3://{bucket}/betacell/", bucket, s3_server)
-    for key, value in {"LAKE_CATALOG": lake.catalog, "LAKE_DATA_PATH": lake.data_path,
-                       "S3_ENDPOINT": s3_server.endpoint, "S3_KEY_ID": "test",
-                       "S3_SECRET": "test", "S3_REGION": "us-east-1", "S3_URL_STYLE": "path",
-                       "S3_USE_SSL": "false"}.items():
-        monkeypatch.setenv(f"BETACELL_{key}", value)
+    return Lake(postgres_server.catalog(name), f"s3://{bucket}/betacell/", bucket, s3_server)
+
+
+@dataclass(frozen=True)
+class PublishedLake:
+    """The session's lake and the published data directory its refresh published from."""
+
+    lake: Lake
+    built: Built  # the session warehouse's copy the refresh ran on
+    flow_run: dict  # the refresh: flow_run_id, state, message, worker_seconds
+    earlier_snapshot_id: int  # a snapshot before the refresh's: dim_trials has 3 rows fewer
+    version_before: str  # the copy's published version before the refresh
+    settings: dict[str, str]  # the environment that points at this lake (and ``built``)
+
+    @property
+    def warehouse(self) -> Path:
+        return self.built.warehouse
+
+
+@pytest.fixture(scope="session")
+def session_lake(postgres_server, s3_server, built_warehouse, prefect_api,
+                 tmp_path_factory) -> PublishedLake:
+    """Once per session (the lake tests share one xdist worker): a copy of the session warehouse
+    published to a fresh lake as an earlier snapshot (three trials fewer), then ONE real refresh
+    of that copy with ``BETACELL_LAKE_INCLUDE=raw,staging``, scheduled on the session's Prefect
+    server and run by a process worker (``worker_run``), publishing into the lake."""
+    import duckdb
+
+    from flows import lake as lake_module
+    from flows.publish import published_version
+    from flows.settings import get_settings
+    from tests.integration.worker_run import run_by_worker
+
+    lake = new_lake(postgres_server, s3_server)
+    work = tmp_path_factory.mktemp("session_lake")
+    built = Built(work / "published", built_warehouse.summary)
+    shutil.copytree(built_warehouse.root, built.root, symlinks=True,
+                    ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp", "summary.json"))
+    patch = pytest.MonkeyPatch()
+    try:
+        point_at(patch, built.data, built.snapshot, built.outcomes)
+        for key, value in {**lake_settings(lake), "BETACELL_LAKE_INCLUDE": "raw,staging"}.items():
+            patch.setenv(key, value)
+        reset_settings_cache()
+        settings = {k: v for k, v in os.environ.items() if k.startswith("BETACELL_")}
+        earlier = work / "earlier" / "warehouse.duckdb"
+        earlier.parent.mkdir()
+        shutil.copyfile(built.warehouse, earlier)
+        con = duckdb.connect(str(earlier))
+        con.execute("delete from marts.dim_trials where trial_id in "
+                    "(select trial_id from marts.dim_trials order by trial_id limit 3)")
+        con.close()
+        first = lake_module.publish_to_lake(get_settings(), earlier, "earlier-run")
+        before = published_version(get_settings())
+    finally:
+        patch.undo()
+        reset_settings_cache()
+    flow_run = run_by_worker(prefect_api.url, settings, work, "betacell-lake")
+    assert flow_run["state"] == "COMPLETED", f"the session lake's refresh failed: {flow_run}"
+    return PublishedLake(lake, built, flow_run, first.snapshot_id, before, settings)
+
+
+@pytest.fixture
+def published_lake(session_lake: PublishedLake, monkeypatch) -> PublishedLake:
+    """The session's lake (and the data directory its refresh published) in the environment.
+    Read it; never write it (a test that writes takes a fresh ``lake_env``)."""
+    for key, value in session_lake.settings.items():
+        monkeypatch.setenv(key, value)
     reset_settings_cache()
-    yield lake
+    yield session_lake
     reset_settings_cache()
+
+
+# --- one rebuild after a curator's sheet edit, shared --------------------------------------
+
+@dataclass(frozen=True)
+class SheetEditRebuild:
+    """A copy of the session warehouse after the one refresh that a sheet edit (one added
+    cohort) rebuilds and publishes, with what happened around it: the run summary, the version
+    before, the fact id added, the webhook posts, and what a BI process reflecting all along saw.
+    Read it; never write it (copy it to rerun)."""
+
+    root: Path
+    result: dict
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def warehouse(self) -> Path:
+        return self.data / "warehouse.duckdb"
+
+
+@pytest.fixture(scope="session")
+def sheet_edit_rebuild(built_warehouse: Built, tmp_path_factory) -> SheetEditRebuild:
+    """ONE rebuild for the tests about a rebuild after a sheet change (the BI reader during a
+    publish, the changes a one-row edit lists, the digest of a moved estimate): a copy of the
+    session warehouse, one cohort added to the main sheet, one real refresh, while a separate
+    BI process reflects the published warehouse (once before, then round after round from just
+    before the publish until it has read the new version). Its tests run on one xdist worker
+    (``SAME_WORKER``)."""
+    import json
+
+    from filelock import FileLock
+
+    from tests.conftest import session_dir
+
+    root = session_dir(tmp_path_factory, "sheet_edit")
+    done = root / "result.json"
+    with FileLock(f"{root}.lock"):
+        if not done.exists():
+            result = rebuild_after_sheet_edit(built_warehouse, root / "published")
+            done.write_text(json.dumps(result, default=str))
+    return SheetEditRebuild(root / "published", json.loads(done.read_text()))
+
+
+def rebuild_after_sheet_edit(built: Built, root: Path) -> dict:
+    import json
+
+    import flows.refresh
+    from flows.publish import published_version
+    from flows.settings import get_settings
+    from tests.integration.test_live_corpus import serve_hook
+    from tests.integration.test_living_evidence import add_synthetic_cohort
+
+    shutil.copytree(built.root, root, symlinks=True,
+                    ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp", "summary.json"))
+    copy = Built(root, {})
+    patch = pytest.MonkeyPatch()
+    out, stop, go = root.parent / "bi.json", root.parent / "bi.stop", root.parent / "bi.go"
+
+    def progress() -> dict:
+        return json.loads(out.read_text()) if out.exists() else {"rounds": 0, "versions": []}
+
+    def wait_until(condition, what: str, seconds: float = 300) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, f"the BI reader never did {what}"
+            time.sleep(0.2)
+
+    real_publish = flows.refresh.publish
+
+    def publish_while_reflected(*args, **kwargs):
+        go.touch()  # the reader goes from one round to back-to-back rounds
+        wait_until(lambda: progress()["rounds"] >= 2 and progress()["rounds_after_go"] >= 1,
+                   "a round after go")
+        return real_publish(*args, **kwargs)
+
+    try:
+        point_at(patch, copy.data, copy.snapshot, copy.outcomes)
+        settings = get_settings()
+        before = published_version(settings)
+        fact_id = add_synthetic_cohort(copy.outcomes / "published_outcomes.csv")
+        patch.setattr(flows.refresh, "publish", publish_while_reflected)
+        loop = Path(__file__).with_name("bi_reflection_loop.py")
+        reader = subprocess.Popen([sys.executable, str(loop),
+                                   f"duckdb+betacell:///{settings.warehouse_path}", str(out),
+                                   str(stop), str(go)])
+        try:
+            with serve_hook() as hook:
+                patch.setenv("BETACELL_ALERT_WEBHOOK_URL", hook.url_for("/hook"))
+                reset_settings_cache()
+                summary = flows.refresh.refresh_warehouse(source="snapshot")
+                posts = [request.get_json() for request, _ in hook.log]
+            if summary.get("published_version"):
+                wait_until(lambda: summary["published_version"] in progress()["versions"],
+                           "a round on the new version")
+        finally:
+            stop.touch()
+            reader.wait(timeout=300)
+    finally:
+        patch.undo()
+        reset_settings_cache()
+    return {"summary": summary, "version_before": before, "fact_id": fact_id, "posts": posts,
+            "bi": json.loads(out.read_text())}

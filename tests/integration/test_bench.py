@@ -22,7 +22,8 @@ def test_a_small_bench_runs_every_stage_and_leaves_no_scratch_folder(tmp_path: P
     """About 40-60 s on two shared cores: the real command generates 500 studies, lands, loads
     and builds them with dbt (a fresh project parse), runs the pandas baseline, then parses 200
     PubMed records with both parsers. Its scratch folders go to a private TMPDIR, which must be
-    empty afterwards."""
+    empty afterwards.
+    Why over 30 s: the real command, every stage (a dbt build of its own generated studies)."""
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {**os.environ, "TMPDIR": str(scratch), "COLUMNS": "200"}

@@ -8,10 +8,8 @@ contract (integer counts stay integers), and every mart column is described."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,11 +19,9 @@ import pytest
 import sqlalchemy
 from sqlalchemy import types as sqltypes
 
-from flows.refresh import refresh_warehouse
 from tests.helpers import mart_contracts, query
 
 pytestmark = pytest.mark.integration
-LOOP = Path(__file__).with_name("bi_reflection_loop.py")
 
 # contract data_type -> the SQLAlchemy type a BI tool must see
 EXPECTED_TYPES = {
@@ -97,24 +93,18 @@ def test_superset_reflects_every_mart_as_its_contract_says(built_warehouse):
         engine.dispose()
 
 
-def test_superset_style_reflection_keeps_working_while_a_refresh_publishes(published_copy,
-                                                                           tmp_path):
-    settings = published_copy
-    out, stop = tmp_path / "bi.json", tmp_path / "stop"
-    url = f"duckdb+betacell:///{settings.warehouse_path}"
-    reader = subprocess.Popen([sys.executable, str(LOOP), url, str(out), str(stop)])
-    try:
-        time.sleep(3)
-        summary = refresh_warehouse(source="snapshot", full=True)  # lands, loads, dbt, publishes
-        assert summary["records_landed"] > 150
-        time.sleep(3)
-    finally:
-        stop.touch()
-        reader.wait(timeout=300)
-    result = json.loads(out.read_text())
+def test_superset_style_reflection_keeps_working_while_a_refresh_publishes(sheet_edit_rebuild):
+    """A BI process reflected the published warehouse while a refresh rebuilt (one added sheet
+    row: the whole dbt build, gates and publish; the session's ``sheet_edit_rebuild``) and
+    switched versions; from just before the publish it reflected round after round, until it
+    had read the new version. No round failed."""
+    summary, result = sheet_edit_rebuild.result["summary"], sheet_edit_rebuild.result["bi"]
+    before = sheet_edit_rebuild.result["version_before"]
+    assert summary["published_version"] and summary["published_version"] != before
     assert result["error_count"] == 0, result["errors"]
-    assert result["rounds"] >= 3
-    assert len(result["versions"]) >= 2  # it read the old version, then the new one
+    assert result["rounds"] >= 3 and result["rounds_after_go"] >= 2
+    assert result["versions"][0] == before and result["versions"][-1] == summary[
+        "published_version"]  # it read the old version, then the new one
 
 
 # contract data_type -> the Parquet (Arrow) type every tool reading data/marts must see

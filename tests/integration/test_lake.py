@@ -1,13 +1,16 @@
 """The DuckLake publishing target, against a real PostgreSQL catalog and a real S3 endpoint
 (both started by the fixtures in ``conftest.py``): the refresh flow publishes one snapshot that
 another process reads; time travel; a failed run commits nothing; concurrent writers; a writer
-killed mid-commit; BI through duckdb-engine; and the one-machine file catalog."""
+killed mid-commit; BI through duckdb-engine; and the one-machine file catalog.
+
+One refresh per session publishes into the session's lake (``published_lake``: run by a process
+worker, see test_workers.py); the tests that read (the second process, time travel, BI) share it. Only the tests about writing (a failed run,
+concurrent writers, a killed writer) write, each into a fresh lake of its own (``lake_env``)."""
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,7 +26,7 @@ from flows.settings import REPO_DIR, get_settings, reset_settings_cache
 from tests.conftest import inject_studies
 from tests.helpers import query
 
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.integration  # one xdist worker runs them all (tests/conftest.py)
 WRITER = Path(__file__).with_name("lake_writer.py")
 
 
@@ -68,24 +71,23 @@ def small_warehouse(path: Path, generation: str, rows: int = 1000) -> Path:
     return path
 
 
-# --- The real flow ---------------------------------------------------------------------------
+# --- The real flow: one refresh published into the session's lake --------------------------
 
-def test_refresh_publishes_one_snapshot_that_another_process_reads(published_copy, lake_env,
-                                                                    monkeypatch):
-    from flows.refresh import refresh_warehouse
+def test_refresh_publishes_one_snapshot_that_another_process_reads(published_lake):
+    """The session lake's refresh (``published_lake``, run by a process worker): one run, one
+    snapshot, the single file published too, and a second process reads what the file holds."""
+    from flows.publish import published_version
 
-    monkeypatch.setenv("BETACELL_LAKE_INCLUDE", "raw,staging")
-    reset_settings_cache()
-    summary = refresh_warehouse(source="snapshot")
-    settings = get_settings()
-    assert summary["warehouse"] == str(settings.warehouse_path)  # the single file still published
+    run_id = published_lake.flow_run["flow_run_id"]
+    assert published_version(get_settings()) != published_lake.version_before  # file published
 
     snaps = lake_cli("snapshots")
-    published = [s for s in snaps if s["run_id"]]
-    assert len(published) == 1, snaps  # one run = one snapshot
-    run = published[0]
-    assert run["author"] == "betacell" and run["run_id"] in run["message"]
-    marts = warehouse_counts(settings.warehouse_path)
+    runs = [s for s in snaps if s["run_id"] == run_id]
+    assert len(runs) == 1, snaps  # one run = one snapshot
+    run = runs[0]
+    assert run == snaps[-1] and run["snapshot_id"] > published_lake.earlier_snapshot_id
+    assert run["author"] == "betacell" and run_id in run["message"]
+    marts = warehouse_counts(published_lake.warehouse)
     assert marts and "marts.dim_trials" in marts
     assert {k: v for k, v in run["tables"].items() if k.startswith("marts.")} == marts
     assert any(k.startswith("raw.") for k in run["tables"])
@@ -97,7 +99,7 @@ def test_refresh_publishes_one_snapshot_that_another_process_reads(published_cop
     lake_marts = lake_cli("sql", "select table_name from duckdb_tables() where "
                                  "database_name = 'lake' and schema_name = 'marts' order by 1")
     assert [r[0] for r in lake_marts] == [k.split(".")[1] for k in sorted(marts)]
-    keys = lake_env.s3.list_keys(lake_env.bucket)
+    keys = published_lake.lake.s3.list_keys(published_lake.lake.bucket)
     assert any(k.startswith("betacell/marts/dim_trials/") and k.endswith(".parquet") for k in keys)
 
 
@@ -117,44 +119,32 @@ def test_a_failed_run_commits_nothing_to_the_lake(published_copy, lake_env):
     assert snaps[-1]["run_id"] == "earlier-run"
 
 
-# --- Time travel, BI, the published warehouse copied into a lake directly ---------------------
+# --- Time travel and BI on the session's lake (read-only) -------------------------------------
 
-def test_time_travel_to_the_previous_run(built_warehouse, lake_env, tmp_path):
+def test_time_travel_to_the_previous_run(published_lake):
     settings = get_settings()
-    older = tmp_path / "older" / "warehouse.duckdb"
-    older.parent.mkdir()
-    shutil.copyfile(built_warehouse.warehouse, older)
-    con = duckdb.connect(str(older))
-    con.execute("delete from marts.dim_trials where trial_id in "
-                "(select trial_id from marts.dim_trials order by trial_id limit 3)")
-    con.close()
-    full = query(built_warehouse.warehouse, "select count(*) from marts.dim_trials")[0][0]
-
-    run1 = lake.publish_to_lake(settings, older, "run-1")
-    run2 = lake.publish_to_lake(settings, built_warehouse.warehouse, "run-2")
-    assert run2.snapshot_id > run1.snapshot_id
+    full = query(published_lake.warehouse, "select count(*) from marts.dim_trials")[0][0]
+    earlier = published_lake.earlier_snapshot_id
     reader = lake.connect(settings)
     try:
         assert reader.execute("select count(*) from marts.dim_trials").fetchone()[0] == full
         assert reader.execute(f"select count(*) from marts.dim_trials "
-                              f"AT (VERSION => {run1.snapshot_id})").fetchone()[0] == full - 3
+                              f"AT (VERSION => {earlier})").fetchone()[0] == full - 3
         assert_complete(reader)
     finally:
         reader.close()
-    pinned = lake.connect(settings, snapshot_version=run1.snapshot_id)
+    pinned = lake.connect(settings, snapshot_version=earlier)
     try:
         assert pinned.execute("select count(*) from marts.dim_trials").fetchone()[0] == full - 3
     finally:
         pinned.close()
-    (rows,) = lake_cli("sql", "select count(*) from marts.dim_trials",
-                       "--version", str(run1.snapshot_id))
+    (rows,) = lake_cli("sql", "select count(*) from marts.dim_trials", "--version", str(earlier))
     assert rows == [full - 3]
 
 
-def test_bi_through_duckdb_engine(built_warehouse, lake_env):
+def test_bi_through_duckdb_engine(published_lake):
     settings = get_settings()
-    lake.publish_to_lake(settings, built_warehouse.warehouse, "bi-run")
-    expected = query(built_warehouse.warehouse,
+    expected = query(published_lake.warehouse,
                      "select therapy_class, count(*) from marts.dim_trials group by 1 order by 1")
     engine = lake.bi_engine(settings)
     try:
@@ -167,7 +157,7 @@ def test_bi_through_duckdb_engine(built_warehouse, lake_env):
         inspector = inspect(engine)
         assert "dim_trials" in inspector.get_table_names(schema="lake.marts")
         columns = [c["name"] for c in inspector.get_columns("dim_trials", schema="lake.marts")]
-        published = query(built_warehouse.warehouse,
+        published = query(published_lake.warehouse,
                           "select column_name from information_schema.columns where "
                           "table_schema = 'marts' and table_name = 'dim_trials' "
                           "order by ordinal_position")

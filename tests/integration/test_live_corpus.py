@@ -11,7 +11,6 @@ stays unresolved, and mark CTIS stale (summary, `betacell status`, alert, dashbo
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -33,9 +32,10 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="session")
-def live_run(tmp_path_factory, dbt_parse_state):
+def live_run(tmp_path_factory, dbt_parse_state, prefect_api):
     """One CLI run against the stand-in per test session (shared by the xdist workers under a
-    file lock); the tests below read what it published."""
+    file lock), recorded on the session's Prefect server; the tests below read what it
+    published."""
     from filelock import FileLock
 
     from tests.conftest import session_dir
@@ -44,20 +44,20 @@ def live_run(tmp_path_factory, dbt_parse_state):
     done = root / "run.json"
     with FileLock(f"{root}.lock"):
         if not done.exists():
-            done.write_text(json.dumps(run_live_cli(root, dbt_parse_state)))
+            done.write_text(json.dumps(run_live_cli(root, dbt_parse_state, prefect_api)))
     result = json.loads(done.read_text())
     return {**result, "warehouse": root / "data" / "warehouse.duckdb"}
 
 
-def run_live_cli(root, dbt_parse_state) -> dict:
-    from tests.conftest import seed_parse_state
+def run_live_cli(root, dbt_parse_state, prefect_api) -> dict:
+    from tests.conftest import cli_env, seed_parse_state
 
     data = root / "data"
     seed_parse_state(data, dbt_parse_state)
     corpus = live_corpus(impossible=(with_impossible_counts(IMPOSSIBLE),))
     with serve(corpus) as (standin, urls), serve_hook() as hook:
         standin.faults["ctis"] = "shape"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+        env = cli_env(prefect_api)
         env.update(urls, BETACELL_DATA_DIR=str(data),
                    BETACELL_OUTCOMES_DIR=str(REPO_DIR / "data" / "outcomes"),
                    BETACELL_HTTP_MAX_ATTEMPTS="2", BETACELL_HTTP_BACKOFF_INITIAL_SECONDS="0",

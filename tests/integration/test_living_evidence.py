@@ -141,24 +141,24 @@ def add_synthetic_cohort(sheet) -> str:
 
 
 def test_a_sheet_edit_that_adds_a_cohort_makes_a_digest_and_a_no_op_run_makes_none(
-        published_copy, httpserver, monkeypatch):
-    """Two real refreshes on a copy of the session warehouse (about 2 minutes): the first
-    rebuilds after the sheet edit, the second finds nothing new."""
+        sheet_edit_rebuild, tmp_path, httpserver, monkeypatch):
+    """The session's rebuild after one cohort was added to the sheet (``sheet_edit_rebuild``, a
+    copy of the session warehouse) moved the estimate and published a digest; a no-op refresh
+    on a copy of what it published makes none."""
+    import shutil
+
     from flows.refresh import refresh_warehouse
     from flows.settings import get_settings, reset_settings_cache
+    from tests.conftest import point_at
 
-    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
-    monkeypatch.setenv("BETACELL_ALERT_WEBHOOK_URL", httpserver.url_for("/hook"))
-    reset_settings_cache()
-    settings = get_settings()
-    first_version = (settings.data_path / "current").readlink().name
-    fact_id = add_synthetic_cohort(settings.outcomes_path / "published_outcomes.csv")
-
-    summary = refresh_warehouse(source="snapshot")
+    summary = sheet_edit_rebuild.result["summary"]
+    first_version = sheet_edit_rebuild.result["version_before"]
+    fact_id = sheet_edit_rebuild.result["fact_id"]
+    warehouse, data = sheet_edit_rebuild.warehouse, sheet_edit_rebuild.data
     version = summary["published_version"]
     assert version and version != first_version
     assert not [w for w in summary["warnings"] if "digest" in w or "PRISMA" in w]
-    (moved,) = query(settings.warehouse_path, f"""select change_type, k_before, k_after,
+    (moved,) = query(warehouse, f"""select change_type, k_before, k_after,
         estimate_before, estimate_after, fact_ids_added, fact_ids_removed, before, after,
         previous_version_id from marts.evidence_changes where entity_id = '{HEADLINE_ESC}'""")
     assert moved[:3] == ("comparison_moved", 1, 2)
@@ -167,10 +167,10 @@ def test_a_sheet_edit_that_adds_a_cohort_makes_a_digest_and_a_no_op_run_makes_no
     assert moved[7].startswith("0.833 (95 % CI 0.516-0.979), k = 1") and "k = 2" in moved[8]
     assert moved[9] == first_version
     # only the rows of that outcome moved, and no trial changed
-    assert query(settings.warehouse_path, """select distinct entity_type, change_type
+    assert query(warehouse, """select distinct entity_type, change_type
         from marts.evidence_changes""") == [("comparison", "comparison_moved")]
 
-    folder = settings.data_path / "published" / version
+    folder = data / "published" / version
     digest = (folder / "digest.md").read_text()
     assert HEADLINE_ESC in digest and fact_id in digest
     assert f"{moved[7]} → {moved[8]}" in digest
@@ -181,22 +181,31 @@ def test_a_sheet_edit_that_adds_a_cohort_makes_a_digest_and_a_no_op_run_makes_no
         f"urn:betacell:version:{version}", f"urn:betacell:version:{first_version}"]
     assert HEADLINE_ESC in entries[0].findtext(f"{atom}content")
     assert (folder / "prisma_flow.svg").read_text().startswith("<svg")
-    posts = [request.get_json() for request, _ in httpserver.log]
+    posts = sheet_edit_rebuild.result["posts"]
     assert [(p["event"], p["version"]) for p in posts] == [("digest", version)]
     assert HEADLINE_ESC in posts[0]["text"] and fact_id in posts[0]["text"]
 
-    page = run_page("8_What_changed.py", monkeypatch, settings.data_path)
-    assert metric(page, "Estimates moved") == str(len(query(settings.warehouse_path, """
+    page = run_page("8_What_changed.py", monkeypatch, data)
+    assert metric(page, "Estimates moved") == str(len(query(warehouse, """
         select 1 from marts.evidence_changes where change_type = 'comparison_moved'""")))
     shown = page.dataframe[0].value
     row = shown[shown["entity_id"] == HEADLINE_ESC].iloc[0]
     assert (row["before"], row["after"], row["fact_ids_added"]) == (moved[7], moved[8], fact_id)
 
+    copy = tmp_path / "published"
+    shutil.copytree(sheet_edit_rebuild.root, copy, symlinks=True,
+                    ignore=shutil.ignore_patterns("*.lock", "duckdb_tmp"))
+    point_at(monkeypatch, copy / "data", copy / "snapshot", copy / "outcomes")
+    httpserver.expect_request("/hook", method="POST").respond_with_data("ok")
+    monkeypatch.setenv("BETACELL_ALERT_WEBHOOK_URL", httpserver.url_for("/hook"))
+    reset_settings_cache()
+    settings = get_settings()
     again = refresh_warehouse(source="snapshot")
     assert again["nothing_changed"] and (settings.data_path / "current").readlink().name == version
-    assert len(httpserver.log) == 1  # no digest for a run that published nothing
+    assert len(httpserver.log) == 0  # no digest for a run that published nothing
     assert sorted(p.name for p in (settings.data_path / "published").iterdir()
                   if not p.name.startswith(".")) == sorted([first_version, version])
+    reset_settings_cache()
 
 
 def export(built_warehouse, tmp_path, comparison: str, layout: str) -> list[dict]:

@@ -85,6 +85,7 @@ def test_safety_signals_never_pool_diabetes_types(built_warehouse):
 
 
 def test_a_broken_sheet_is_rejected_whole_and_the_previous_version_stays(published_copy):
+    """Why over 30 s: a rejected sheet is a source failure, so the run rebuilds to record it."""
     settings = published_copy
     sheet = settings.outcomes_path / "published_outcomes.csv"
     lines = sheet.read_text().splitlines()

@@ -30,6 +30,8 @@ def api_in_env(prefect_harness, monkeypatch):
 
 
 def test_one_and_two_dask_workers_give_identical_parquet(api_in_env, tmp_path):
+    """Why over 30 s: four local Dask clusters (1 and 2 worker processes, for each of the two
+    input kinds) start, import the flow code and stop."""
     from tools.bench_parallel import make_inputs
 
     inputs = make_inputs(tmp_path / "in", files=3, records=300)

@@ -65,6 +65,7 @@ def count(settings, table: str) -> int:
 ], ids=["seeds-only", "ctgov-only", "pubmed-only", "ictrp-only", "outcome-sheet-only"])
 def test_snapshot_source_alone_builds_and_publishes(pipeline_settings, tmp_path, monkeypatch,
                                                     sources, sheets, expected):
+    """Why over 30 s: a refresh of its own (every model built and tested) on these inputs."""
     empty = tmp_path / "no_sheets"
     empty.mkdir()
     use(monkeypatch, BETACELL_SNAPSHOT_DIR=str(snapshot_with(tmp_path, *sources)),
@@ -90,6 +91,7 @@ def test_snapshot_source_alone_builds_and_publishes(pipeline_settings, tmp_path,
 @pytest.mark.parametrize("scenario", ["ctis-only", "europepmc-only", "live-registry-no-sheet"])
 def test_live_source_alone_builds_and_publishes(pipeline_settings, tmp_path, monkeypatch,
                                                 scenario):
+    """Why over 30 s: a live refresh of its own (every model built and tested) on this input."""
     full = live_corpus()
     corpus = Corpus(search=[], registry={}, pubmed=[], europepmc=[], version=full.version)
     if scenario == "ctis-only":

@@ -117,7 +117,11 @@ def check_facts_against_reference(path) -> None:
     assert checked == 160
 
 
-def test_a_rerun_with_nothing_new_neither_rebuilds_nor_republishes(published_copy):
+def test_a_rerun_with_nothing_new_neither_rebuilds_nor_republishes(published_copy,
+                                                                   sheet_edit_rebuild):
+    """A rerun on a copy of the session warehouse finds nothing new; one added sheet row is
+    enough to rebuild (the session's ``sheet_edit_rebuild``), and its changes list exactly that
+    row."""
     settings = published_copy
     before = (settings.data_path / "current").readlink()
     second = refresh_warehouse(source="snapshot")
@@ -129,19 +133,10 @@ def test_a_rerun_with_nothing_new_neither_rebuilds_nor_republishes(published_cop
     assert (settings.data_path / "current").readlink() == before
     assert not settings.build_database.exists()
 
-    # one changed sheet row is enough to rebuild; the changes list exactly that
-    sheet = settings.outcomes_path / "published_outcomes.csv"
-    with sheet.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        header, rows = reader.fieldnames, list(reader)
-    rows[0]["value_as_reported"] += " (as re-read)"
-    with sheet.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=header)
-        writer.writeheader()
-        writer.writerows(rows)
-    third = refresh_warehouse(source="snapshot")
+    third = sheet_edit_rebuild.result["summary"]
     assert third["nothing_changed"] is False and third["published_version"]
-    assert query(settings.warehouse_path, "select change_type, count(*) from "
+    assert third["sources"]["ctgov"]["status"] == "skipped"  # only the sheet was read again
+    assert query(sheet_edit_rebuild.warehouse, "select change_type, count(*) from "
                  "marts.changes_since_last_run group by 1") == [("new_outcome_row", 1)]
 
 

@@ -20,7 +20,7 @@ from flows.refresh import refresh_warehouse
 from flows.runlock import refresh_lock
 from flows.settings import reset_settings_cache
 from flows.stages import gate_marts
-from tests.conftest import inject_studies, set_data_timestamp
+from tests.conftest import edit_one_sheet_value, inject_studies
 from tests.helpers import start_refresh_until_dbt_builds
 
 pytestmark = pytest.mark.integration
@@ -121,11 +121,15 @@ def test_concurrent_reader_never_errors_nor_sees_a_mix(published_copy, tmp_path)
     assert len(result["versions"]) >= 3  # it saw newer publications without reopening
 
 
-def test_refresh_killed_mid_dbt_build_leaves_the_old_version(published_copy):
+def test_refresh_killed_mid_dbt_build_leaves_the_old_version(published_copy, prefect_api):
+    """One sheet value changed, so the run gets to dbt at once; killed (its whole process group)
+    once dbt has started a few models, i.e. in the middle of a dbt step."""
     settings = published_copy
     before = hashlib.sha256(settings.warehouse_path.read_bytes()).hexdigest()
-    set_data_timestamp(settings.snapshot_path, "2026-06-01T09:00:00")
-    process, _ = start_refresh_until_dbt_builds()
+    edit_one_sheet_value(settings.outcomes_path)
+    process, dbt = start_refresh_until_dbt_builds(full=False, prefect_api_url=prefect_api.url,
+                                                  nodes_started=5)
+    assert dbt.is_running(), "dbt ended before the kill: nothing was killed mid-build"
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=30)
 
@@ -162,6 +166,7 @@ def _mart_fingerprints(path: Path) -> dict[str, str]:
 
 
 def test_same_inputs_twice_give_identical_marts(built_warehouse, published_copy):
+    """Why over 30 s: every source landed and loaded again and every model rebuilt (--full)."""
     first = _mart_fingerprints(built_warehouse.warehouse)
     summary = refresh_warehouse(source="snapshot", full=True)  # lands and loads everything again
     assert summary["records_landed"] > 150 and summary["records_loaded"] == 0, summary

@@ -1,8 +1,15 @@
 """The README is executable: every fenced shell, SQL and Python block of README.md and
 data/outcomes/README.md runs as written, in document order, in a fresh clone of the repository
-(the tracked files, no data/ output) with the project's .venv — the way jaffle_shop_duckdb's CI
-runs its quickstart. `make run` builds and publishes the snapshot warehouse there; the query
-blocks then read it with the `duckdb` command, read-only.
+(the tracked files) with the project's .venv — the way jaffle_shop_duckdb's CI runs its
+quickstart. The query blocks read the published warehouse with the `duckdb` command, read-only.
+
+What the test session already has is not made again: the clone links the installed .venv (no
+second install), its dbt starts from the session's parse state, and the README's `make run`
+records on the session's Prefect server (``PREFECT_PORT``) instead of starting a temporary
+one. That `make run` is a real refresh of the shipped snapshot from scratch (the README's
+counts are those of a fresh clone; the session warehouse holds injected records, so it cannot
+stand in). The blocks run once per test session (shared by the xdist workers under a file
+lock); each block is one test.
 
 A block that cannot run here is marked by the line right before it,
 ``<!-- readme-test: skip (the reason) -->``, and is skipped with that reason. Every fenced block
@@ -12,6 +19,7 @@ names its language (``text`` for diagrams and sample output), so none escapes by
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import re
 import shutil
@@ -25,7 +33,6 @@ import duckdb
 import pytest
 
 from flows.settings import REPO_DIR
-from tests.conftest import seed_parse_state
 
 pytestmark = pytest.mark.integration
 DOCUMENTS = ("README.md", "data/outcomes/README.md")
@@ -85,14 +92,11 @@ def test_every_block_names_its_language_and_markers_sit_on_blocks():
         assert len(markers) == sum(1 for b in BLOCKS if b.document == document and b.skip_reason)
 
 
-@pytest.fixture(scope="module")
-def clone(tmp_path_factory, dbt_parse_state) -> Path:
-    """A fresh clone: the tracked files, no data output, the project's .venv beside them."""
-    stamp = REPO_DIR / ".venv" / ".installed-stamp"
-    if not stamp.exists() or stamp.stat().st_mtime < (REPO_DIR / "pyproject.toml").stat().st_mtime:
-        pytest.skip("the README's `make` commands need an installed .venv: run `make` first "
-                    "(`make test` always does)")
-    root = tmp_path_factory.mktemp("clone") / "betacell"
+def make_clone(root: Path, parse_state: Path) -> Path:
+    """A fresh clone: the tracked files, the project's .venv linked beside them, and dbt's
+    partial-parse state of the session (dbt parses nothing again)."""
+    from tests.conftest import seed_parse_state
+
     tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO_DIR, capture_output=True,
                              check=True).stdout.decode().split("\0")
     for name in filter(None, tracked):
@@ -100,20 +104,22 @@ def clone(tmp_path_factory, dbt_parse_state) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO_DIR / name, target)
     (root / ".venv").symlink_to(REPO_DIR / ".venv")
-    seed_parse_state(root / "data", dbt_parse_state)  # dbt parses nothing again
+    seed_parse_state(root / "data", parse_state)
     return root
 
 
-def _environment() -> dict[str, str]:
+def block_environment(prefect_port: int | None = None) -> dict[str, str]:
+    """The environment of a block: the .venv's commands first, no test settings; `make run`
+    records on the Prefect server answering on ``prefect_port`` (a free port: none)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("BETACELL_", "PREFECT_API", "MAKE", "MFLAGS", "PYTEST_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "180"
-    # `make run` records on a Prefect server that answers on PREFECT_PORT; never on someone
-    # else's server on this machine
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        env["PREFECT_PORT"] = str(sock.getsockname()[1])
+    if prefect_port is None:  # never someone else's server on this machine
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            prefect_port = sock.getsockname()[1]
+    env["PREFECT_PORT"] = str(prefect_port)
     return env
 
 
@@ -125,17 +131,51 @@ def _command(block: Block) -> list[str]:
     return ["bash", "-e", "-o", "pipefail", "-"]
 
 
-@pytest.fixture(scope="module")
-def outcomes(clone) -> dict[str, subprocess.CompletedProcess]:
-    """Run every runnable block once, in document order, in the clone."""
-    results = {}
-    for block in BLOCKS:
-        if block.language not in RUNNABLE or block.skip_reason:
-            continue
-        results[block.id] = subprocess.run(
-            _command(block), input=block.code, cwd=clone, env=_environment(),
-            capture_output=True, text=True, timeout=900)
-    return results
+def run_block(block: Block, cwd: Path, env: dict[str, str]) -> dict[str, object]:
+    done = subprocess.run(_command(block), input=block.code, cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=900)
+    return {"returncode": done.returncode, "stdout": done.stdout, "stderr": done.stderr}
+
+
+def problem_with(result: dict[str, object]) -> str | None:
+    """Why a block's run does not count as running as written (None: it does)."""
+    if result["returncode"] != 0:
+        return (f"exit {result['returncode']}: {str(result['stdout'])[-3000:]}\n"
+                f"{str(result['stderr'])[-3000:]}")
+    if not str(result["stdout"]).strip():
+        return "the block printed nothing"
+    return None
+
+
+@pytest.fixture(scope="session")
+def outcomes(tmp_path_factory, dbt_parse_state, prefect_api) -> dict[str, dict]:
+    """Run every runnable block once per session, in document order, in a fresh clone."""
+    from filelock import FileLock
+
+    from tests.conftest import session_dir
+
+    stamp = REPO_DIR / ".venv" / ".installed-stamp"
+    if not stamp.exists() or stamp.stat().st_mtime < (REPO_DIR / "pyproject.toml").stat().st_mtime:
+        pytest.skip("the README's `make` commands need an installed .venv: run `make` first "
+                    "(`make test` always does)")
+    root = session_dir(tmp_path_factory, "readme")
+    done = root / "outcomes.json"
+    with FileLock(f"{root}.lock"):
+        if not done.exists():
+            clone = make_clone(root / "betacell", dbt_parse_state)
+            env = block_environment(prefect_api.port)
+            results = {block.id: run_block(block, clone, env) for block in BLOCKS
+                       if block.language in RUNNABLE and not block.skip_reason}
+            done.write_text(json.dumps(results))
+    return json.loads(done.read_text())
+
+
+@pytest.fixture(scope="session")
+def clone(tmp_path_factory, outcomes) -> Path:
+    """The clone the README's blocks ran in (its data: what their `make run` published)."""
+    from tests.conftest import session_dir
+
+    return session_dir(tmp_path_factory, "readme") / "betacell"
 
 
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.language in RUNNABLE],
@@ -143,9 +183,40 @@ def outcomes(clone) -> dict[str, subprocess.CompletedProcess]:
 def test_readme_block_runs_as_written(block, outcomes):
     if block.skip_reason:
         pytest.skip(f"marked in {block.document}: {block.skip_reason}")
-    result = outcomes[block.id]
-    assert result.returncode == 0, (block.code, result.stdout[-3000:], result.stderr[-3000:])
-    assert result.stdout.strip(), "the block printed nothing"
+    problem = problem_with(outcomes[block.id])
+    assert problem is None, (block.code, problem)
+
+
+def test_make_run_in_the_clone_records_on_the_session_server_and_publishes(outcomes):
+    """The README's first block is `make run`: a real refresh of the shipped snapshot, recorded
+    on the session's Prefect server (no temporary server), that publishes a version."""
+    (first,) = [b for b in BLOCKS if b.code.startswith("make run")]
+    result = outcomes[first.id]
+    assert problem_with(result) is None, result
+    output = " ".join(str(result["stdout"] + result["stderr"]).split())
+    assert "PREFECT_API_URL=http://127.0.0.1:" in output  # the session's server, not a temporary
+    assert "Published: " in output and "nothing changed" not in output
+
+
+@pytest.mark.parametrize("language, broken, good", [
+    ("bash", "ls no-such-file-in-the-clone\necho still here", "echo ran"),
+    ("bash", "false | cat\necho still here", "echo ran | cat"),
+    ("sql", "select count(*) from marts.no_such_mart;", "select count(*) from marts.dim_trials;"),
+    ("python", "raise SystemExit('a step failed')", "print('ran')"),
+    ("bash", "true", "echo ran"),  # runs, but prints nothing: not what the README shows
+], ids=["failing-command", "failing-pipe", "sql-error", "python-error", "prints-nothing"])
+def test_a_block_that_does_not_run_as_written_fails(tmp_path, language, broken, good):
+    """The checks the README test applies, on deliberately broken blocks beside working ones."""
+    warehouse = tmp_path / "data" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    con = duckdb.connect(str(warehouse))
+    con.execute("create schema marts; create table marts.dim_trials as select 1 as trial_id")
+    con.close()
+    env = block_environment()
+    for code, works in ((good, True), (broken, False)):
+        block = Block("README.md", 1, language, code + "\n", None)
+        problem = problem_with(run_block(block, tmp_path, env))
+        assert (problem is None) == works, (code, problem)
 
 
 STAGING_CLAIM = re.compile(
@@ -201,7 +272,7 @@ def test_the_readme_says_what_betacell_status_shows_of_unresolved_references(clo
     readme = " ".join((REPO_DIR / "README.md").read_text().split())
     assert ("`betacell status` shows how many there are (the row count of "
             "`marts.unresolved_references`; query the mart for the ids)") in readme
-    status = subprocess.run(["betacell", "status"], cwd=clone, env=_environment(),
+    status = subprocess.run(["betacell", "status"], cwd=clone, env=block_environment(),
                             capture_output=True, text=True, timeout=300)
     assert status.returncode == 0, status.stderr[-2000:]
     con = duckdb.connect(str(clone / "data" / "warehouse.duckdb"), read_only=True)

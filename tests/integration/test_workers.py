@@ -1,102 +1,24 @@
 """A process worker, started as its own process, picks up a scheduled run of refresh-warehouse
-from a local Prefect server (a real ``prefect server start``) and the result lands in the lake
-(embedded PostgreSQL catalog + moto S3)."""
+from the session's Prefect server (a real API on a local port, shared by the session's CLI
+runs) and the result lands in the lake (embedded PostgreSQL catalog + moto S3).
+
+That run is the session lake's one refresh (``published_lake`` in ``conftest.py``, made by
+``worker_run.run_by_worker``); the lake's read-side tests read what it published."""
 
 from __future__ import annotations
-
-import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
 from flows import lake
 from flows.settings import get_settings
-from tests.integration.conftest import free_port, wait_until_answering
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def prefect_server(tmp_path):
-    """A real Prefect server (own PREFECT_HOME), killed with its process group afterwards."""
-    port = free_port()
-    home = tmp_path / "prefect_home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env |= {"PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen([str(Path(sys.executable).with_name("prefect")), "server",
-                                 "start", "--host", "127.0.0.1", "--port", str(port)],
-                                env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-    try:
-        wait_until_answering(f"{url}/health", proc, log, 180, "prefect server")
-        yield {**env, "PREFECT_API_URL": url}
-    finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+pytestmark = pytest.mark.integration  # on the lake tests' xdist worker (tests/conftest.py)
 
 
-DEPLOY = """
-import json, sys
-from prefect.deployments import run_deployment
-from flows.pool import deploy
-env = json.loads(sys.argv[1])
-deploy("betacell-test", env=env, schedules=False, names=["registries-daily"],
-       parameters={"source": "snapshot"})
-run = run_deployment("refresh-warehouse/registries-daily", timeout=0)
-print(json.dumps({"flow_run_id": str(run.id), "state": run.state.type.value}))
-"""
-
-STATE = """
-import asyncio, json, sys
-from prefect.client.orchestration import get_client
-async def main():
-    async with get_client() as client:
-        run = await client.read_flow_run(sys.argv[1])
-        print(json.dumps({"state": run.state.type.value, "message": run.state.message}))
-asyncio.run(main())
-"""
-
-
-def test_a_process_worker_runs_a_scheduled_refresh_into_the_lake(published_copy, lake_env,
-                                                                    prefect_server, tmp_path):
-    def run(args: list[str], env: dict, timeout: int = 120) -> str:
-        done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
-                              timeout=timeout)
-        assert done.returncode == 0, (args, done.stdout[-3000:], done.stderr[-3000:])
-        return done.stdout
-
-    prefect = str(Path(sys.executable).with_name("prefect"))
-    run([prefect, "work-pool", "create", "betacell-test", "--type", "process"], prefect_server)
-    # the deployment carries the settings; the worker's own environment has no BETACELL_*
-    betacell_env = {k: v for k, v in os.environ.items() if k.startswith("BETACELL_")}
-    out = run([sys.executable, "-c", DEPLOY, json.dumps(betacell_env)], prefect_server)
-    flow_run_id = json.loads(out.strip().splitlines()[-1])["flow_run_id"]
-
-    worker_env = {k: v for k, v in prefect_server.items() if not k.startswith("BETACELL_")}
-    started = time.monotonic()
-    run([prefect, "worker", "start", "--pool", "betacell-test", "--run-once"], worker_env,
-        timeout=600)
-    print(f"worker --run-once took {time.monotonic() - started:.1f} s")
-
-    state = json.loads(run([sys.executable, "-c", STATE, flow_run_id], prefect_server)
-                       .strip().splitlines()[-1])
-    assert state["state"] == "COMPLETED", state
+def test_a_process_worker_runs_a_scheduled_refresh_into_the_lake(published_lake):
+    run = published_lake.flow_run
+    print(f"worker --run-once took {run['worker_seconds']} s")
+    assert run["state"] == "COMPLETED", run
     snaps = lake.snapshots(get_settings())
-    assert snaps[-1]["run_id"] == flow_run_id
+    assert snaps[-1]["run_id"] == run["flow_run_id"]
     assert snaps[-1]["tables"]["marts.dim_trials"] > 0

@@ -158,6 +158,18 @@ def test_make_serve_records_its_server_and_refuses_a_port_already_served(httpser
     assert not (tmp_path / "server.pid").exists()
 
 
+def test_make_test_shows_the_slowest_tests(tmp_path):
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    stamp = venv / ".installed-stamp"
+    stamp.touch()
+    later = time.time() + 60
+    os.utime(stamp, (later, later))  # newer than pyproject.toml: nothing to install
+    command = make("-n", "test", f"VENV={venv}").stdout
+    assert "pytest -n auto --durations=15" in command
+
+
 def test_what_pip_install_leaves_behind_is_ignored():
     """`pip install .` builds in build/ (setuptools) and writes *.egg-info: neither shows as an
     untracked file."""
