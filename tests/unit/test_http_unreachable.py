@@ -74,11 +74,14 @@ def refused() -> tuple[str, str]:
     return url, f"the connection to {httpx.URL(url).host}:{httpx.URL(url).port} was refused"
 
 
-@pytest.mark.parametrize(("url", "reason"), [
-    refused(),
-    (UNRESOLVABLE, "the name registry.betacell.invalid does not resolve"),
-])
-def test_an_unreachable_host_is_retried_briefly_then_fails_its_source(url, reason, shown):
+def unresolvable() -> tuple[str, str]:
+    return UNRESOLVABLE, "the name registry.betacell.invalid does not resolve"
+
+
+# The closed port is found when the test runs: xdist workers must collect the same test ids.
+@pytest.mark.parametrize("unreachable", [refused, unresolvable], ids=["refused", "unresolvable"])
+def test_an_unreachable_host_is_retried_briefly_then_fails_its_source(unreachable, shown):
+    url, reason = unreachable()
     sleeps: list[float] = []
     with client(url, sleeps, resumes=True) as api, pytest.raises(SourceError) as failed:
         api.get_json("/version")
