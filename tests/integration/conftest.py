@@ -371,6 +371,7 @@ def sheet_edit_rebuild(built_warehouse: Built, tmp_path_factory) -> SheetEditReb
 def rebuild_after_sheet_edit(built: Built, root: Path) -> dict:
     import json
 
+    import flows.publish
     import flows.refresh
     from flows.publish import published_version
     from flows.settings import get_settings
@@ -392,7 +393,7 @@ def rebuild_after_sheet_edit(built: Built, root: Path) -> dict:
             assert time.monotonic() < deadline, f"the BI reader never did {what}"
             time.sleep(0.2)
 
-    real_publish = flows.refresh.publish
+    real_publish = flows.publish.publish
 
     def publish_while_reflected(*args, **kwargs):
         go.touch()  # the reader goes from one round to back-to-back rounds
@@ -405,7 +406,7 @@ def rebuild_after_sheet_edit(built: Built, root: Path) -> dict:
         settings = get_settings()
         before = published_version(settings)
         fact_id = add_synthetic_cohort(copy.outcomes / "published_outcomes.csv")
-        patch.setattr(flows.refresh, "publish", publish_while_reflected)
+        patch.setattr(flows.publish, "publish", publish_while_reflected)
         loop = Path(__file__).with_name("bi_reflection_loop.py")
         reader = subprocess.Popen([sys.executable, str(loop),
                                    f"duckdb+betacell:///{settings.warehouse_path}", str(out),

@@ -108,6 +108,16 @@ def make_clone(root: Path, parse_state: Path) -> Path:
     return root
 
 
+def record_session_server_as_served(clone: Path, prefect_api) -> None:
+    """What the clone's `make serve` would have written (its server's pid and URL), naming the
+    session's Prefect server: `make run` attaches only to the server its checkout served. The
+    pid is this test process's, which keeps the session's server alive while it lives."""
+    prefect_dir = clone / "data" / "prefect"
+    prefect_dir.mkdir(parents=True, exist_ok=True)
+    (prefect_dir / "server.pid").write_text(f"{os.getpid()}\n")
+    (prefect_dir / "server.url").write_text(f"{prefect_api.url}\n")
+
+
 def block_environment(prefect_port: int | None = None) -> dict[str, str]:
     """The environment of a block: the .venv's commands first, no test settings; `make run`
     records on the Prefect server answering on ``prefect_port`` (a free port: none)."""
@@ -163,6 +173,7 @@ def outcomes(tmp_path_factory, dbt_parse_state, prefect_api) -> dict[str, dict]:
     with FileLock(f"{root}.lock"):
         if not done.exists():
             clone = make_clone(root / "betacell", dbt_parse_state)
+            record_session_server_as_served(clone, prefect_api)
             env = block_environment(prefect_api.port)
             results = {block.id: run_block(block, clone, env) for block in BLOCKS
                        if block.language in RUNNABLE and not block.skip_reason}

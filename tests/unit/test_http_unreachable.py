@@ -118,13 +118,13 @@ def test_slow_failures_count_against_the_minute(shown):
         clock.now += 10
         raise httpx.ConnectError("[Errno -3] Temporary failure in name resolution")
 
-    api = PoliteClient("http://registry.test/v2", source="ctgov", requests_per_second=float("inf"),
+    api = PoliteClient("http://registry.slow-resolver.invalid/v2", source="ctgov", requests_per_second=float("inf"),
                        transport=httpx.MockTransport(slow_resolver), clock=clock,
                        sleep=clock.sleep)
     with pytest.raises(SourceError, match=r"tried 3 times over 45 s") as failed:
         api.get_json("/version")
     assert sleeps == [5.0, 20.0] and clock.now == 55  # a third wait (30 s) would pass 60 s
-    assert "the name registry.test does not resolve" in str(failed.value)
+    assert "the name registry.slow-resolver.invalid does not resolve" in str(failed.value)
 
 
 def test_a_host_that_comes_back_is_used_and_429_5xx_keep_their_backoff(shown):
