@@ -377,6 +377,7 @@ def _print_status(con, path, failure: dict | None = None) -> None:
         runs.add_row(*["" if v is None else str(v) for v in row])
     console.print(runs)
     _print_quarantine(con)
+    _print_unresolved(con)
     counts = Table(title="Tables")
     counts.add_column("table")
     counts.add_column("rows", justify="right")
@@ -402,6 +403,29 @@ def _print_quarantine(con) -> None:
         table.add_column(column)
     for record_id, source, check, by, first_seen, values in rows:
         table.add_row(record_id, source, check, by, _when(first_seen), (values or "")[:160])
+    console.print(table)
+
+
+def _print_unresolved(con) -> None:
+    """Every id named but not in the published version (marts.unresolved_references)."""
+    columns = {c for (c,) in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'marts' "
+        "and table_name = 'unresolved_references'").fetchall()}
+    if not columns:
+        return
+    last_asked = "last_asked_at" if "last_asked_at" in columns else "null"
+    rows = con.execute(f"select registry_id, registry, {last_asked}, unresolved_reason "
+                       "from marts.unresolved_references order by registry, registry_id"
+                       ).fetchall()
+    if not rows:
+        console.print("Unresolved references: none")
+        return
+    table = Table(title=f"Unresolved references ({len(rows)}): named, but no record carries them")
+    for column in ("id", "registry", "last asked"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("why")
+    for registry_id, registry, asked, reason in rows:
+        table.add_row(registry_id, registry, _when(asked), (reason or "")[:160])
     console.print(table)
 
 

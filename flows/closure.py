@@ -9,7 +9,12 @@ what it needs, as views (``--vars '{references_only: true}'``), so it costs one 
 no table the full build makes again. When no source brought anything new and the code is the
 published version's, the build copy's model is current and dbt is not called. Every attempt is
 recorded in ``raw.reference_checks``; what still cannot be resolved is listed by the mart
-``unresolved_references`` (a gate warning, never a reason to publish nothing)."""
+``unresolved_references`` (a gate warning, never a reason to publish nothing).
+
+An id a registry answered "not found" is a known unknown: it is asked again only after a wait
+that starts at ``BETACELL_CLOSURE_NOT_FOUND_RETRY_HOURS`` (a day) and doubles with every further
+"not found", up to ``BETACELL_CLOSURE_NOT_FOUND_MAX_RETRY_HOURS`` (a negative cache read from
+the checks the warehouse keeps), so a scheduled sheet-only run makes no request for it."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -42,6 +48,7 @@ class ClosureResult:
     referenced: int = 0
     fetched: dict[str, int] = field(default_factory=dict)
     unresolved: list[dict[str, str]] = field(default_factory=list)
+    not_found: int = 0  # ids a registry was asked for this run and did not know
     runs: dict[str, list[LandingRun]] = field(default_factory=lambda: defaultdict(list))
     resources: dict[str, Resource] = field(default_factory=dict)  # of the sources that fetched
 
@@ -60,6 +67,7 @@ def close_references(settings: Settings, build: Path, mode: str, summary: Refres
                              f"closure-{utc_now():%Y%m%dT%H%M%SZ}", missing_references(con))
         summary.fetched_by_id = result.fetched
         summary.unresolved_references = result.unresolved
+        summary.not_found_by_id = result.not_found
         for name, landings in result.runs.items():
             run = SourceRun(name, "by_id", landings, records_landed=result.fetched.get(name, 0))
             try:
@@ -99,24 +107,35 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings, mode: str,
     result = ClosureResult(referenced=len(missing))
     checks = []
     budget = settings.closure_max_fetches
+    now = utc_now()
+    known_unknown = known_unknowns(con, settings, now)
     for (registry, value), referenced_by in sorted(missing.items()):
         resource, fetch = fetch_by_registry.get(registry, (None, None))
-        status, reason, record = "unresolved", None, None
+        status, reason, record, asked = "unresolved", None, None, False
         if fetch is None:
             reason = (f"{registry} ids come only through WHO ICTRP exports; no export in the "
                       "inbox lists it" if resource is None
                       else f"{registry} is not fetched by id in {mode} mode")
+        elif (registry, value) in known_unknown:
+            last_asked, next_ask = known_unknown[(registry, value)]
+            status = "not_found"
+            reason = (f"{registry} does not know {value} (not found when last asked, "
+                      f"{last_asked:%Y-%m-%d %H:%M} UTC; not asked again before "
+                      f"{next_ask:%Y-%m-%d %H:%M} UTC)")
         elif budget <= 0:
             reason = f"not fetched: more than {settings.closure_max_fetches} missing ids this run"
         else:
             budget -= 1
+            asked = True
             try:
                 record = fetch(value)
             except SourceError as exc:
                 reason = f"fetch failed: {exc}"
             else:
                 if record is None:
+                    status = "not_found"
                     reason = f"{registry} does not know {value} (not found)"
+                    result.not_found += 1
                 else:
                     status = "fetched"
         if record is not None:
@@ -128,12 +147,43 @@ def resolve(con: duckdb.DuckDBPyConnection, settings: Settings, mode: str,
                                       "reason": reason})
         checks.append({"registry": registry, "registry_id": value,
                        "referenced_by": sorted(referenced_by), "status": status,
-                       "reason": reason, "run_id": run_id, "checked_at": utc_now()})
+                       "reason": reason, "run_id": run_id, "checked_at": now,
+                       "asked_registry": asked})
     for runs in result.runs.values():
         for run in runs:
             run.complete({"records": sum(e.record_count for e in run.entries())})
     _record_checks(con, checks)
     return result
+
+
+def known_unknowns(con: duckdb.DuckDBPyConnection, settings: Settings, now: datetime
+                   ) -> dict[tuple[str, str], tuple[datetime, datetime]]:
+    """``(registry, id) -> (last asked, next ask)`` for the ids whose registry last answered
+    "not found" and whose wait has not passed: the first wait is the retry setting (a day), each
+    further "not found" in a row doubles it, up to the maximum."""
+    rows = con.execute("""
+        with asked as (
+            select registry, registry_id, checked_at, status = 'not_found' as not_found,
+                   row_number() over (partition by registry, registry_id
+                                      order by checked_at desc) as recency
+            from raw.reference_checks where asked_registry
+        ),
+        latest_found_or_failed as (
+            select registry, registry_id, min(recency) as recency
+            from asked where not not_found group by all
+        )
+        select asked.registry, asked.registry_id, max(asked.checked_at), count(*)
+        from asked left join latest_found_or_failed using (registry, registry_id)
+        where asked.not_found and asked.recency < coalesce(latest_found_or_failed.recency, 1e9)
+        group by all""").fetchall()
+    first = settings.closure_not_found_retry_hours
+    longest = max(first, settings.closure_not_found_max_retry_hours)
+    cache = {}
+    for registry, value, last_asked, in_a_row in rows:
+        next_ask = last_asked + timedelta(hours=min(first * 2 ** (in_a_row - 1), longest))
+        if now < next_ask:
+            cache[(registry, value)] = (last_asked, next_ask)
+    return cache
 
 
 def _land(settings: Settings, result: ClosureResult, source: str, record: dict) -> None:
@@ -155,7 +205,7 @@ def _record_checks(con: duckdb.DuckDBPyConnection, checks: list[dict]) -> None:
     frame = pl.DataFrame(checks, schema={
         "registry": pl.String, "registry_id": pl.String, "referenced_by": pl.List(pl.String),
         "status": pl.String, "reason": pl.String, "run_id": pl.String,
-        "checked_at": pl.Datetime("us", "UTC")})
+        "checked_at": pl.Datetime("us", "UTC"), "asked_registry": pl.Boolean})
     con.register("reference_checks_frame", frame)
     try:
         con.execute("insert into raw.reference_checks by name select * from reference_checks_frame")

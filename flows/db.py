@@ -29,7 +29,7 @@ create table if not exists raw.reference_checks (
     registry      varchar not null,
     registry_id   varchar not null,
     referenced_by varchar[] not null,  -- e.g. outcome_sheet:<file>, curated_link, pubmed_databank:<id>
-    status        varchar not null,    -- fetched | unresolved
+    status        varchar not null,    -- fetched | not_found (the registry does not know it) | unresolved
     reason        varchar,             -- why it is unresolved
     run_id        varchar not null,
     checked_at    timestamptz not null
@@ -131,6 +131,9 @@ def sql_literal(text: str) -> str:
 # Columns added after a table first shipped: warehouses published before them gain them here.
 PIPELINE_MIGRATIONS = (
     "alter table raw.ingest_runs add column if not exists topic_fingerprint varchar",
+    # whether the registry was asked (false: not fetchable here, over the budget, a known
+    # unknown whose wait has not passed; null: checked before this column existed)
+    "alter table raw.reference_checks add column if not exists asked_registry boolean",
 )
 
 

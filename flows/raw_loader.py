@@ -492,6 +492,61 @@ def _revert_to(con: duckdb.DuckDBPyConnection, resource: Resource, sheet_file: s
             "message": "reverted to a version accepted before"}
 
 
+def latest_sheet_version(con: duckdb.DuckDBPyConnection, resource: Resource,
+                         sheet_file: str) -> tuple[str, str] | None:
+    """(status, sha256) of the newest version row of ``sheet_file``, whatever its status: what
+    the warehouse last saw in the folder under that name (withdrawn: nothing)."""
+    return con.execute(
+        f"select status, sheet_sha256 from raw.{resource.versions_table} where sheet_file = ? "
+        "order by loaded_at desc, run_id desc limit 1", [sheet_file]).fetchone()
+
+
+def _restore(con: duckdb.DuckDBPyConnection, resource: Resource, sheet_file: str, digest: str,
+             run_id: str) -> dict[str, Any]:
+    """The version in effect put back over a rejected one: recorded again (with its own
+    warnings), so the rejected version's problems no longer show and the run is a change."""
+    row_count, problems = con.execute(
+        f"select row_count, problems from raw.{resource.versions_table} where sheet_file = ? "
+        "and sheet_sha256 = ? and status = 'accepted' order by loaded_at desc limit 1",
+        [sheet_file, digest]).fetchone()
+    con.execute(
+        f"insert into raw.{resource.versions_table} values (?, ?, ?, 'accepted', ?, ?, 0, ?)",
+        [digest, sheet_file, run_id, utc_now(), row_count, problems])
+    return {"status": "accepted", "rows": 0, "warnings": 0, "sheet_sha256": digest,
+            "message": "the version in effect is back in the folder (the rejected one is gone)"}
+
+
+def _record_rejected_sheet_rows(con: duckdb.DuckDBPyConnection, resource: Resource,
+                                sheet_file: str, run_id: str, valid_rows: list[dict[str, Any]],
+                                errors: list[SheetProblem]) -> None:
+    """Every row of a rejected sheet is a rejected record (``raw.rejected_records``): a row with
+    errors with them, a valid row because its sheet was rejected whole; the file's own errors as
+    one record without a row. Row numbers are the spreadsheet's (the header is row 1)."""
+    by_row: dict[int, list[str]] = {}
+    for problem in errors:
+        by_row.setdefault(problem.row, []).append(f"column {problem.column}: {problem.problem}")
+    whole = (f"not loaded: the sheet was rejected whole for {len(errors)} error(s) on other "
+             "rows; the previous accepted version stays in effect")
+    rejects = [{"source_file": sheet_file, "source_line": row or None, "record_id": None,
+                "reason": "; ".join(found)[:2000], "record_excerpt": None}
+               for row, found in sorted(by_row.items())]
+    rejects += [{"source_file": sheet_file, "source_line": row.get("source_row"),
+                 "record_id": row.get(resource.record_id_field or ""), "reason": whole,
+                 "record_excerpt": " / ".join(str(row.get(c) or "") for c in
+                                              ("study_id", "arm", "outcome"))[:500]}
+                for row in valid_rows]
+    frame = pl.DataFrame(rejects, schema=REJECT_SCHEMA).with_columns(
+        pl.lit(resource.name).alias("source"), pl.lit(run_id).alias("run_id"),
+        pl.lit(utc_now()).alias("rejected_at"))
+    con.register("rejects_frame", frame)
+    try:
+        con.execute("""insert into raw.rejected_records
+                       select source, run_id, source_file, source_line, record_id, reason,
+                              record_excerpt, rejected_at from rejects_frame""")
+    finally:
+        con.unregister("rejects_frame")
+
+
 def withdraw_missing_sheets(con: duckdb.DuckDBPyConnection, resource: Resource,
                             present: set[str], run_id: str) -> list[dict[str, Any]]:
     """Sheets in effect whose file is gone from the sheet folder: their rows leave the warehouse
@@ -512,6 +567,20 @@ def withdraw_missing_sheets(con: duckdb.DuckDBPyConnection, resource: Resource,
              f"the file was removed from the sheet folder; its {rows} rows are withdrawn"])
         withdrawn.append({"sheet": sheet_file, "status": "withdrawn", "rows": 0,
                           "message": f"{rows} rows withdrawn (file removed)"})
+    # a rejected sheet that never took effect, gone from the folder: its problems go with it
+    rejected_only = con.execute(
+        f"select sheet_file, sheet_sha256 from raw.{resource.versions_table} "
+        "qualify row_number() over (partition by sheet_file order by loaded_at desc, "
+        "run_id desc) = 1 and status = 'rejected'").fetchall()
+    for sheet_file, digest in rejected_only:
+        if sheet_file in present or sheet_file in {w["sheet"] for w in withdrawn}:
+            continue
+        con.execute(
+            f"insert into raw.{resource.versions_table} values (?, ?, ?, 'withdrawn', ?, 0, 0, ?)",
+            [digest, sheet_file, run_id, utc_now(),
+             "the rejected file was removed from the sheet folder; none of its rows was in effect"])
+        withdrawn.append({"sheet": sheet_file, "status": "withdrawn", "rows": 0,
+                          "message": "rejected file removed (none of its rows was in effect)"})
     return withdrawn
 
 
@@ -534,14 +603,25 @@ def load_sheet(con: duckdb.DuckDBPyConnection, resource: Resource, path: Path, r
             raise SheetRejected.of_file(path, f"the same content as {seen[digest]}: a copy would "
                                               "count every row twice; remove one of them")
         seen[digest] = path.name
+    on_disk_before = latest_sheet_version(con, resource, path.name)
     if current_sheet_version(con, resource, path.name) == digest:
-        return {"status": "unchanged", "rows": 0, "warnings": 0, "sheet_sha256": digest}
+        if on_disk_before == ("accepted", digest):
+            return {"status": "unchanged", "rows": 0, "warnings": 0, "sheet_sha256": digest}
+        # the version in effect is back on disk (a rejected version replaced it there): a change
+        return _restore(con, resource, path.name, digest, run_id)
     if remember_rejections and (earlier := rejected_before(con, resource, path.name, digest)):
         rejected_at, errors, problems = earlier
-        return {"status": "still_rejected", "rows": 0, "sheet_sha256": digest,
-                "message": f"unchanged since it was rejected at {rejected_at:%Y-%m-%d %H:%M %Z}"
-                           f" with {errors} problem(s), so not read again; the previous "
-                           f"accepted sheet stays in effect. {(problems or '')[:1500]}"}
+        message = (f"unchanged since it was rejected at {rejected_at:%Y-%m-%d %H:%M %Z} with "
+                   f"{errors} problem(s), so not read again; the previous accepted sheet stays in "
+                   f"effect. {(problems or '')[:1500]}")
+        if on_disk_before == ("rejected", digest):
+            return {"status": "still_rejected", "rows": 0, "sheet_sha256": digest,
+                    "message": message}
+        # put back in the folder after another version: on disk again, so its problems are
+        con.execute(f"insert into raw.{resource.versions_table} values "
+                    "(?, ?, ?, 'rejected', ?, 0, ?, ?)",
+                    [digest, path.name, run_id, utc_now(), errors, problems])
+        return {"status": "rejected", "rows": 0, "sheet_sha256": digest, "message": message}
     loaded_at = utc_now()
     if reverted := _revert_to(con, resource, path.name, digest, run_id, loaded_at):
         return reverted
@@ -558,9 +638,10 @@ def load_sheet(con: duckdb.DuckDBPyConnection, resource: Resource, path: Path, r
             f"insert into raw.{resource.versions_table} values (?, ?, ?, 'rejected', ?, 0, ?, ?)",
             [digest, path.name, run_id, loaded_at, len(errors),
              "; ".join(str(p) for p in errors[:50])])
+        _record_rejected_sheet_rows(con, resource, path.name, run_id, rows, errors)
         raise SheetRejected(problems, digest)
     frame = pl.DataFrame(
-        [{**row, "source_row": i} for i, row in enumerate(rows, start=1)],
+        [{"source_row": i, **row} for i, row in enumerate(rows, start=2)],
         infer_schema_length=None,
     ).with_columns(
         pl.lit(digest).alias("sheet_sha256"), pl.lit(path.name).alias("sheet_file"),

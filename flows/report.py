@@ -41,6 +41,7 @@ class RefreshSummary:
     outcome_sheets: list[dict[str, Any]] = field(default_factory=list)
     unresolved_references: list[dict[str, str]] = field(default_factory=list)
     fetched_by_id: dict[str, int] = field(default_factory=dict)
+    not_found_by_id: int = 0  # ids a registry was asked for this run and did not know
     dbt_status_counts: dict[str, int] = field(default_factory=dict)
     table_counts: dict[str, int] = field(default_factory=dict)
     warehouse: str = ""

@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     critical_sources: Annotated[list[str], NoDecode] = Field(default=["ctgov"])
     # Referential closure: at most this many referenced-but-missing ids fetched by id per run
     closure_max_fetches: int = Field(default=200, ge=0)
+    # An id the registry did not know is asked again after this wait at the earliest (doubling
+    # with each further "not found", up to the maximum): scheduled sheet runs stay local
+    closure_not_found_retry_hours: float = Field(default=24.0, ge=24.0)
+    closure_not_found_max_retry_hours: float = Field(default=7 * 24.0, ge=24.0)
 
     # Loading
     max_reject_share: float = Field(

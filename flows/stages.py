@@ -126,11 +126,13 @@ def nothing_new_loaded(summary: RefreshSummary) -> bool:
 def nothing_changed(settings: Settings, summary: RefreshSummary) -> bool:
     """True when this run would build exactly what is published: every source succeeded and
     loaded nothing new, no sheet version was recorded (a sheet rejected before and left as it
-    was is no news), no id was fetched by id, and the code and topic that shape the warehouse
+    was is no news), no id was fetched by id or newly answered "not found" (recorded, so the
+    negative cache holds: at most one such rebuild per id and wait), and the code and topic that shape the warehouse
     are the ones the published version was built with."""
     if settings.lake_catalog:  # the lake may lag the file (e.g. newly configured): rebuild
         return False
-    if not nothing_new_loaded(summary) or any(summary.fetched_by_id.values()):
+    if (not nothing_new_loaded(summary) or any(summary.fetched_by_id.values())
+            or summary.not_found_by_id):
         return False
     published = published_fingerprint(settings)
     return published is not None and published == code_fingerprint(settings)

@@ -62,7 +62,7 @@ class Parsed:
 @dataclass(frozen=True)
 class SheetProblem:
     file: str
-    row: int  # 1-based data row (the header is row 0)
+    row: int  # the spreadsheet's own row number (the header is row 1; 0: the whole file)
     column: str
     problem: str
     severity: str = "error"  # error rejects the sheet; warning is reported

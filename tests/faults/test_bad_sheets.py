@@ -78,9 +78,9 @@ def test_sheets_rejected_alone_reverted_withdrawn_and_cut(published_copy):
     assert {name: sheets[name]["status"] for name in ("extra_cells.csv", "inf.csv",
                                                        "corrupt.xlsx")} == dict.fromkeys(
         ("extra_cells.csv", "inf.csv", "corrupt.xlsx"), "rejected")
-    assert "extra_cells.csv row 1 column (row): 2 more cell(s) than the header" in \
+    assert "extra_cells.csv row 2 column (row): 2 more cell(s) than the header" in \
         sheets["extra_cells.csv"]["message"]
-    assert "inf.csv row 1 column value: Value error, must be a finite number" in \
+    assert "inf.csv row 2 column value: Value error, must be a finite number" in \
         sheets["inf.csv"]["message"]
     assert "corrupt.xlsx row 0 column (file): cannot be read as a sheet (BadZipFile" in \
         sheets["corrupt.xlsx"]["message"]

@@ -46,14 +46,15 @@ def test_a_workbook_is_not_read_from_whichever_tab_was_active(tmp_path):
         read_sheet(tmp_path / "tabs.xlsx")
     main.title = "outcomes"
     workbook.save(tmp_path / "tabs.xlsx")
-    assert read_sheet(tmp_path / "tabs.xlsx") == [{"study_id": "S1", "outcome": "death"}]
+    assert read_sheet(tmp_path / "tabs.xlsx") == [{"study_id": "S1", "outcome": "death",
+                                                   "(sheet row)": "2"}]
 
 
 def test_an_empty_unnamed_column_is_harmless_a_filled_one_is_an_extra_cell(tmp_path):
     path = tmp_path / "blank.csv"
     path.write_text("study_id,outcome,\nS1,death,\nS2,death, \n")
-    assert read_sheet(path) == [{"study_id": "S1", "outcome": "death"},
-                                {"study_id": "S2", "outcome": "death"}]
+    assert read_sheet(path) == [{"study_id": "S1", "outcome": "death", "(sheet row)": "2"},
+                                {"study_id": "S2", "outcome": "death", "(sheet row)": "3"}]
     path.write_text("study_id,outcome,\nS1,death,oops\n")
     assert read_sheet(path)[0]["(extra cells)"] == "1"
 

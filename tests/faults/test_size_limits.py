@@ -99,5 +99,5 @@ def test_a_sheet_with_a_header_and_no_rows_is_rejected_not_taken_as_a_withdrawal
 def test_trailing_empty_cells_in_a_sheet_are_not_extra_cells(tmp_path):
     path = tmp_path / "trailing.csv"
     path.write_text("study_id,outcome\nS1,death,\nS2,death,,\n")
-    assert read_sheet(path) == [{"study_id": "S1", "outcome": "death"},
-                                {"study_id": "S2", "outcome": "death"}]
+    assert read_sheet(path) == [{"study_id": "S1", "outcome": "death", "(sheet row)": "2"},
+                                {"study_id": "S2", "outcome": "death", "(sheet row)": "3"}]

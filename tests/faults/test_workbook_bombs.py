@@ -110,4 +110,5 @@ def test_an_ordinary_workbook_still_reads(tmp_path):
             b'<c r="B2" t="inlineStr"><is><t>T1D</t></is></c></row>']
     path = write_workbook(tmp_path / "fine.xlsx", rows, [b"unused"], dimension="A1:F2")
     assert read_sheet(path) == [{"study_id": "S1", "diabetes_type": "T1D", "outcome": "",
-                                 "measure": "", "unit": "", "verified": ""}]
+                                 "measure": "", "unit": "", "verified": "",
+                                 "(sheet row)": "2"}]

@@ -115,7 +115,7 @@ def test_duplicate_timepoints_reject_their_sheet_naming_both_rows(traps):
     sheets = {s["sheet"]: s for s in traps["summary"]["outcome_sheets"]}
     rejected = sheets["duplicate_timepoints.csv"]
     assert rejected["status"] == "rejected"
-    assert "row 2 column value: conflicts with row 1" in rejected["message"]
+    assert "row 3 column value: conflicts with row 2" in rejected["message"]
     assert sheets["traps.csv"]["status"] == "accepted"
     assert query(traps["warehouse"], "select count(*) from marts.fct_outcomes "
                                      "where study_id = 'TRAP_DUPLICATE'") == [(0,)]

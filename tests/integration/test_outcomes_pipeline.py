@@ -93,7 +93,7 @@ def test_a_broken_sheet_is_rejected_whole_and_the_previous_version_stays(publish
     sheet.write_text("\n".join(lines) + "\n")
     summary = refresh_warehouse(source="snapshot")
     assert summary["outcome_sheets"][0]["status"] == "rejected"
-    assert "row 1 column outcome" in summary["outcome_sheets"][0]["message"]
+    assert "row 2 column outcome" in summary["outcome_sheets"][0]["message"]
     path = settings.warehouse_path
     assert rows(path, "select count(*) from marts.fct_outcomes where source = 'publication'") == [(162,)]
     assert rows(path, "select status from raw.outcome_sheet_versions order by loaded_at") == [

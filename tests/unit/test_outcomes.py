@@ -56,14 +56,14 @@ def test_a_good_row_passes():
 def test_each_rule_names_row_column_and_problem(overrides, column, message):
     problems = problems_for(good_row(), good_row(**overrides))
     assert problems, overrides
-    assert any(f"row 2 column {column}" in p and message in p for p in problems), problems
+    assert any(f"row 3 column {column}" in p and message in p for p in problems), problems
 
 
 def test_arm_sizes_must_agree_within_a_study():
     problems = problems_for(good_row(), good_row(outcome="death", measure="count", value="0",
                                                  unit="count", n_arm="12", n_events="",
                                                  n_total=""))
-    assert any("arm 'cells' of S1 has n_arm 12 here but 10 on row 1" in p for p in problems)
+    assert any("arm 'cells' of S1 has n_arm 12 here but 10 on row 2" in p for p in problems)
 
 
 def test_every_problem_is_listed_not_only_the_first():
@@ -72,8 +72,8 @@ def test_every_problem_is_listed_not_only_the_first():
         _, problems = validate_rows(rows, "bad.csv")
         raise SheetRejected(problems)
     text = str(caught.value)
-    assert "row 1 column value" in text and "row 2 column outcome" in text
-    assert "row 3 column n_events" in text
+    assert "row 2 column value" in text and "row 3 column outcome" in text
+    assert "row 4 column n_events" in text
     assert "previous accepted sheet stays in effect" in text
 
 
@@ -97,7 +97,7 @@ def test_xlsx_sheets_are_read_like_csv(tmp_path: Path):
     assert len(rows) == 2
     _, problems = validate_rows(rows, "sheet.xlsx")
     assert [str(p) for p in problems if p.severity == "error"] == [
-        "sheet.xlsx row 2 column value: a proportion must be in [0, 1], got 3.0"
+        "sheet.xlsx row 3 column value: a proportion must be in [0, 1], got 3.0"
     ]
 
 
@@ -145,7 +145,7 @@ def test_two_rows_disagreeing_on_one_arm_definition_and_timepoint_are_an_error_n
     second = good_row(timepoint_months="12", unit_as_reported="proportion insulin independent",
                       value="0.6", n_events="6")
     (problem,) = problems_for(first, second)
-    assert "row 2 column value: conflicts with row 1" in problem
+    assert "row 3 column value: conflicts with row 2" in problem
     assert "ii_at_timepoint" in problem and "0.6 (6/10)" in problem and "0.5 (5/10)" in problem
 
 
@@ -169,7 +169,7 @@ def test_risk_of_bias_is_optional_and_takes_its_vocabulary_with_its_tool():
     assert problems_for(good_row(risk_of_bias="some_concerns", risk_of_bias_tool="rob2")) == []
     assert problems_for(good_row(risk_of_bias="", risk_of_bias_tool="")) == []  # not assessed
     unknown = problems_for(good_row(risk_of_bias="moderate", risk_of_bias_tool="robins_i"))
-    assert any("row 1 column risk_of_bias" in p and "Input should be" in p for p in unknown)
+    assert any("row 2 column risk_of_bias" in p and "Input should be" in p for p in unknown)
     unknown_tool = problems_for(good_row(risk_of_bias="low", risk_of_bias_tool="jadad"))
     assert any("column risk_of_bias_tool" in p for p in unknown_tool)
 
@@ -178,7 +178,7 @@ def test_risk_of_bias_is_optional_and_takes_its_vocabulary_with_its_tool():
                                                ({"risk_of_bias_tool": "rob2"}, "risk_of_bias")])
 def test_a_risk_of_bias_judgement_and_its_tool_come_together(given, missing):
     problems = problems_for(good_row(**given))
-    assert any(f"row 1 column {missing}:" in p and "without" in p for p in problems), problems
+    assert any(f"row 2 column {missing}:" in p and "without" in p for p in problems), problems
 
 
 def test_risk_of_bias_lands_in_raw_also_in_a_warehouse_from_before_the_column(tmp_path):

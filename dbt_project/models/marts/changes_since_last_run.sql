@@ -102,7 +102,11 @@ latest_sheet_run as (
 
 sheet_history as (
 
-    select *, row_number() over (partition by sheet_file order by loaded_at desc) as recency
+    select *, row_number() over (partition by sheet_file order by loaded_at desc) as recency,
+           -- the status before: a withdrawal takes rows away only after an accepted version
+           -- (a rejected sheet whose file is removed is withdrawn too, with no rows to take)
+           lead(version_status) over (partition by sheet_file order by loaded_at desc)
+               as previous_status
     from {{ ref('stg_outcomes__sheet_versions') }}
     where version_status in ('accepted', 'withdrawn')
 
@@ -130,6 +134,7 @@ withdrawn_sheets as (
     where sheet_history.recency = 1
       and sheet_history.loaded_at >= this_refresh.started_at
       and sheet_history.version_status = 'withdrawn'
+      and sheet_history.previous_status = 'accepted'
       and sheet_history.run_id = latest_sheet_run.run_id
 
 ),

@@ -1,8 +1,11 @@
 {{ config(materialized='table') }}
 
-{#- Every problem flows/sources/outcomes/parse.py found in the current version of each outcome sheet: the
-    warnings of an accepted sheet (kept and reported), or the errors that rejected it. One row per
-    problem, parsed from the version's problem list ("<file> row <n> column <c>: <problem>"). -#}
+{#- Every problem flows/sources/outcomes/parse.py found in what is in effect and on disk for each
+    outcome sheet: the warnings of the version in effect (kept and reported), and the errors of a
+    rejected version still in the folder (the version in effect stays). Versions no longer on disk
+    (replaced, restored over, or their file removed) have no problems here. One row per problem,
+    parsed from the version's problem list ("<file> row <n> column <c>: <problem>"); rows are the
+    spreadsheet's own (the header is row 1). -#}
 with versions as (
 
     select *, version_status as status,
@@ -11,11 +14,33 @@ with versions as (
 
 ),
 
+on_disk as (
+
+    -- the newest version row of a file is what the last run saw in the folder under its name
+    -- (withdrawn: the file is gone, and with it the problems of every version of it)
+    select * from versions
+    where recency = 1 and status in ('accepted', 'rejected')
+
+),
+
+in_effect as (
+
+    -- the newest accepted version stays in effect while a rejected version sits on disk
+    select versions.* from versions
+    inner join on_disk using (sheet_file)
+    where versions.status = 'accepted'
+    qualify row_number() over (partition by versions.sheet_file
+                               order by versions.loaded_at desc, versions.run_id desc) = 1
+
+),
+
 current_versions as (
 
-    -- a withdrawn sheet (its file removed) has no problems any more
-    select * from versions
-    where recency = 1 and status in ('accepted', 'rejected') and problems is not null
+    select * from on_disk where problems is not null
+    union all by name
+    select * from in_effect
+    where problems is not null
+      and sheet_sha256 not in (select sheet_sha256 from on_disk)
 
 ),
 

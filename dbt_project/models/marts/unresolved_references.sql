@@ -19,6 +19,15 @@ latest_checks as (
 
 ),
 
+last_asked as (
+
+    select registry_id, max(checked_at) as last_asked_at
+    from {{ ref('stg_references__checks') }}
+    where asked_registry
+    group by registry_id
+
+),
+
 grouped as (
 
     select
@@ -44,9 +53,11 @@ final as (
                       else 'not checked yet (referenced only after the last closure)' end)
             as unresolved_reason,
         latest_checks.checked_at as last_checked_at,
-        latest_checks.run_id as last_checked_run_id
+        latest_checks.run_id as last_checked_run_id,
+        last_asked.last_asked_at
     from grouped
     left join latest_checks using (registry_id)
+    left join last_asked using (registry_id)
 
 )
 

@@ -36,6 +36,7 @@ MAX_PART_BYTES = 256 * 1024**2  # one XML part of the workbook, unpacked
 MAX_WORKBOOK_PARTS = 1_000
 SHEET_ENCODINGS = ("utf-8-sig", "cp1252")
 EXTRA_CELLS = "(extra cells)"
+SHEET_ROW = "(sheet row)"  # the row's number in the spreadsheet itself: the header is row 1
 
 
 def unreadable(path: Path, problem: str) -> SheetRejected:
@@ -205,6 +206,7 @@ def _read_xlsx(path: Path, max_rows: int) -> list[dict[str, Any]]:
                 continue
             row = {h: ("" if v is None else str(v)) for h, v in zip(header, values, strict=False)
                    if h}
+            row[SHEET_ROW] = str(number + 1)
             extra = [v for v in values[len(header):] if v is not None and str(v).strip()]
             extra += [v for h, v in zip(header, values, strict=False)
                       if not h and v is not None and str(v).strip()]
@@ -251,11 +253,19 @@ def _read_csv(path: Path, max_rows: int) -> list[dict[str, Any]]:
     else:
         raise unreadable(path, "the text is neither UTF-8 nor Windows-1252; save it as UTF-8")
     rows = []
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    _check_header([h.strip() for h in reader.fieldnames or []], path)
-    for number, row in enumerate(reader, start=1):
-        if number > max_rows:
+    # csv.reader, not DictReader: a blank line is a row of the spreadsheet too, so numbering
+    # every record keeps each row's number the one the curator sees (the header is row 1)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    fieldnames = next(reader, None) or []
+    _check_header([h.strip() for h in fieldnames], path)
+    for number, cells in enumerate(reader, start=2):
+        if number - 1 > max_rows:
             raise _too_many_rows(path, max_rows)
+        if not cells:
+            continue
+        row: dict[Any, Any] = dict(zip(fieldnames, cells, strict=False))
+        if len(cells) > len(fieldnames):
+            row[None] = cells[len(fieldnames):]
         if "" in row:  # a column without a header: harmless when empty, else an extra cell
             stray = row.pop("")
             if stray and stray.strip():
@@ -263,7 +273,10 @@ def _read_csv(path: Path, max_rows: int) -> list[dict[str, Any]]:
         extra = [cell for cell in row.pop(None, None) or [] if cell and cell.strip()]
         if extra:  # trailing empty cells (a trailing comma) are harmless
             row[EXTRA_CELLS] = str(len(extra))
-        rows.append({k: ("" if v is None else v) for k, v in row.items()})
+        row = {k: ("" if v is None else v) for k, v in row.items()}
+        row.update({name: "" for name in fieldnames[len(cells):] if name})
+        row[SHEET_ROW] = str(number)
+        rows.append(row)
     if encoding != "utf-8-sig" and rows:
         rows[0]["(encoding)"] = encoding
     return rows

@@ -98,10 +98,19 @@ class OutcomeRow(BaseModel):
 
 def validate_rows(rows: list[dict[str, Any]], file: str) -> tuple[list[OutcomeRow], list[SheetProblem]]:
     """Check every row and every cross-row rule; return valid rows and all problems found."""
+    parsed, problems = validate_numbered_rows(rows, file)
+    return [row for _, row in parsed], problems
+
+
+def validate_numbered_rows(rows: list[dict[str, Any]], file: str
+                           ) -> tuple[list[tuple[int, OutcomeRow]], list[SheetProblem]]:
+    """Every valid row with its spreadsheet row number (the reader's, else its place below the
+    header: the header is row 1), and all problems found, each naming that number."""
     problems: list[SheetProblem] = []
     parsed: list[tuple[int, OutcomeRow]] = []
-    for number, raw in enumerate(rows, start=1):
+    for place, raw in enumerate(rows, start=2):
         raw = dict(raw)
+        number = int(raw.pop(client.SHEET_ROW, place))
         if encoding := raw.pop("(encoding)", None):
             problems.append(SheetProblem(file, 0, "(file)", f"read as {encoding}, not UTF-8: "
                                          "check accented names, and save the sheet as UTF-8",
@@ -123,7 +132,7 @@ def validate_rows(rows: list[dict[str, Any]], file: str) -> tuple[list[OutcomeRo
         parsed.append((number, row))
     problems += _arm_size_rules(parsed, file)
     problems += _conflict_rules(parsed, file)
-    return [row for _, row in parsed], problems
+    return parsed, problems
 
 
 def _row_rules(row: OutcomeRow, number: int, file: str) -> list[SheetProblem]:
@@ -264,5 +273,5 @@ def _numbers(numbers: tuple) -> str:
 
 def parse_sheet(path: Path) -> tuple[list[dict[str, Any]], list[SheetProblem]]:
     """One sheet, read and checked: its valid rows (as raw-table columns) and every problem."""
-    rows, problems = validate_rows(client.read_sheet(path), path.name)
-    return [row.model_dump() for row in rows], problems
+    parsed, problems = validate_numbered_rows(client.read_sheet(path), path.name)
+    return [{**row.model_dump(), "source_row": number} for number, row in parsed], problems

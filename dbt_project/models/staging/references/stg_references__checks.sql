@@ -16,7 +16,8 @@ renamed as (
         status as check_status,
         reason as unresolved_reason,
         run_id,
-        checked_at
+        checked_at,
+        asked_registry
     from source
 
 )
