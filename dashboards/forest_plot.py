@@ -67,7 +67,7 @@ def summary_numbers(row: pd.Series) -> str:
     k, n = int(row["k_cohorts"]), int(row["n_participants"])
     numbers = f"k={k} · N={n} · {interval_text(row['estimate'], row['ci_low'], row['ci_high'])}"
     if "certainty" in row and not is_missing(row["certainty"]):
-        numbers += f" · certainty {row['certainty']} (automatic)"
+        numbers += f"<br>certainty {row['certainty']} (automatic)"  # a line of its own: fits
     return numbers
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboards.forest_plot import square_size
+from dashboards.forest_plot import square_size, summary_numbers
 from dashboards.presentation import (
     class_colours,
     class_labels,
@@ -188,3 +188,13 @@ def test_timestamps_to_the_minute_in_utc():
     assert timestamp_text("2026-12-05T21:42:36.349380+00:00") == "2026-12-05 21:42 UTC"
     assert timestamp_text("2026-12-05T22:42:00+01:00") == "2026-12-05 21:42 UTC"
     assert timestamp_text(None) == ""
+
+
+def test_the_numbers_beside_a_pooled_row_fit_the_plots_right_margin():
+    """The margin holds about 40 characters at 13 px: the certainty takes a line of its own
+    (the screenshots showed 'certainty ve' cut off)."""
+    row = pd.Series({"k_cohorts": 12, "n_participants": 12345, "estimate": 0.571,
+                     "ci_low": 0.031, "ci_high": 0.982, "certainty": "very low"})
+    lines = summary_numbers(row).split("<br>")
+    assert lines[-1] == "certainty very low (automatic)"
+    assert max(len(line) for line in lines) <= 40, lines
