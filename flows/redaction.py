@@ -26,6 +26,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 MASK = "***"
 MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary words
+# In landed data a short secret is an ordinary word ("test" in "Gastrointestinal"): masking it
+# would change the records. What a server echoes back is a key we sent, and keys are long.
+MIN_LANDED_SECRET_LENGTH = 16
 _CREDENTIAL_PAIR = re.compile(
     r"(?i)\b(api[_-]?key|apikey|access[_-]?token|token|secret|password|passwd)"
     r"(\s*[=:]\s*|%3D)([^&\s\"'<>,;]+)"
@@ -91,9 +94,11 @@ def redact(text: Any) -> str:
 def mask_secrets(data: bytes) -> bytes:
     """``data`` with every registered secret value replaced by ``***``: a body landed as a raw
     file never keeps a key a server echoed back, even in a successful reply. Only registered
-    values are masked (a ``token=`` in a trial's text is data, not a credential)."""
+    values are masked (a ``token=`` in a trial's text is data, not a credential), and only
+    values of at least ``MIN_LANDED_SECRET_LENGTH`` characters."""
     with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
+        secrets = sorted((s for s in _secrets if len(s) >= MIN_LANDED_SECRET_LENGTH),
+                         key=len, reverse=True)
     for secret in secrets:
         encoded = secret.encode()
         if encoded in data:

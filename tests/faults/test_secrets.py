@@ -221,3 +221,16 @@ def test_the_lake_password_reaches_no_file_alert_terminal_or_prefect_state(tmp_p
         "the failed run is not in the session server's database: the test looked elsewhere"
     assert files_containing(prefect_api.database_dir, LAKE_PASSWORD.encode()) == []
     assert files_containing(prefect_home, LAKE_PASSWORD.encode()) == []
+
+
+def test_a_short_secret_never_changes_landed_records():
+    """A session's S3 secret 'test' turned 'Gastrointestinal disorders' into 'Gastroin***inal
+    disorders' in a landed study, so a rerun of the same inputs loaded it as a new version. Keys
+    a server may echo are long; a short secret is masked in messages, never in data."""
+    from flows.redaction import mask_secrets, redact, register_secret
+
+    register_secret("test")
+    register_secret(API_KEY)
+    body = b'{"organSystem":"Gastrointestinal disorders","echo":"api_key=' + API_KEY.encode() + b'"}'
+    assert mask_secrets(body) == b'{"organSystem":"Gastrointestinal disorders","echo":"api_key=***"}'
+    assert "test" not in redact("the S3 secret is test")

@@ -137,7 +137,7 @@ def add_synthetic_cohort(sheet) -> str:
              "value_as_reported": "0.5", "source": "synthetic test row"}
     with sheet.open("a", newline="", encoding="utf-8") as handle:
         csv.DictWriter(handle, fieldnames=list(rows[0])).writerow(added)
-    return f"publication:{sheet.name}:{len(rows) + 1}"
+    return f"publication:{sheet.name}:{len(rows) + 2}"  # the sheet's own row: 1 is the header
 
 
 def test_a_sheet_edit_that_adds_a_cohort_makes_a_digest_and_a_no_op_run_makes_none(

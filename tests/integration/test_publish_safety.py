@@ -165,11 +165,29 @@ def _mart_fingerprints(path: Path) -> dict[str, str]:
         con.close()
 
 
+def _loaded_again(warehouse, summary: dict) -> str:
+    """What a rerun of the same inputs loaded, beside the versions already there (to name the
+    record when this intermittent failure comes back)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(
+            """select nct_id, run_id, last_update_post_date, source_file, source_line,
+                      payload_md5, fetched_at
+               from raw.ctgov_studies where nct_id in (
+                   select nct_id from raw.ctgov_studies where run_id = ?)
+               order by nct_id, fetched_at""", [summary.get("run_id")]).fetchall()
+    finally:
+        con.close()
+    return (f"run {summary.get('run_id')} loaded {summary.get('records_loaded')}; versions of "
+            f"those studies in raw: {rows}; sources: {summary.get('sources')}")
+
+
 def test_same_inputs_twice_give_identical_marts(built_warehouse, published_copy):
     """Why over 30 s: every source landed and loaded again and every model rebuilt (--full)."""
     first = _mart_fingerprints(built_warehouse.warehouse)
     summary = refresh_warehouse(source="snapshot", full=True)  # lands and loads everything again
-    assert summary["records_landed"] > 150 and summary["records_loaded"] == 0, summary
+    assert summary["records_landed"] > 150 and summary["records_loaded"] == 0, \
+        _loaded_again(published_copy.warehouse_path, summary)
     second = _mart_fingerprints(published_copy.warehouse_path)
     assert first == second
     assert len(first) >= 10
