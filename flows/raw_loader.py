@@ -121,7 +121,7 @@ def _load_landing(con: duckdb.DuckDBPyConnection, settings: Settings, resource: 
         raise LoadRejected(_too_many_rejects(landing, tally, share, settings.max_reject_share))
     superseded, removed = ([], 0) if resource.write_disposition != "content_hash" else \
         _keep_newest_versions(con, resource, landing.run_id)
-    _record_rejects(con, landing, tally.rejects + superseded)
+    _record_rejects(con, landing.source, landing.run_id, tally.rejects + superseded)
     loaded = inserted - removed
     record_ledger(con, {**run.ledger, "run_id": landing.run_id, "source": run.source,
                         "mode": run.mode, "status": "loaded", "started_at": run.started_at,
@@ -346,12 +346,13 @@ def _keep_newest_versions(con: duckdb.DuckDBPyConnection, resource: Resource,
     return superseded, len(rows)
 
 
-def _record_rejects(con: duckdb.DuckDBPyConnection, landing: LandingRun,
+def _record_rejects(con: duckdb.DuckDBPyConnection, source: str, run_id: str,
                     rejects: list[dict[str, Any]]) -> None:
+    """Rows of ``raw.rejected_records`` (file, line, id, reason, excerpt) for one source run."""
     if not rejects:
         return
     frame = pl.DataFrame(rejects, schema=REJECT_SCHEMA).with_columns(
-        pl.lit(landing.source).alias("source"), pl.lit(landing.run_id).alias("run_id"),
+        pl.lit(source).alias("source"), pl.lit(run_id).alias("run_id"),
         pl.lit(utc_now()).alias("rejected_at"))
     con.register("rejects_frame", frame)
     try:
@@ -535,16 +536,7 @@ def _record_rejected_sheet_rows(con: duckdb.DuckDBPyConnection, resource: Resour
                  "record_excerpt": " / ".join(str(row.get(c) or "") for c in
                                               ("study_id", "arm", "outcome"))[:500]}
                 for row in valid_rows]
-    frame = pl.DataFrame(rejects, schema=REJECT_SCHEMA).with_columns(
-        pl.lit(resource.name).alias("source"), pl.lit(run_id).alias("run_id"),
-        pl.lit(utc_now()).alias("rejected_at"))
-    con.register("rejects_frame", frame)
-    try:
-        con.execute("""insert into raw.rejected_records
-                       select source, run_id, source_file, source_line, record_id, reason,
-                              record_excerpt, rejected_at from rejects_frame""")
-    finally:
-        con.unregister("rejects_frame")
+    _record_rejects(con, resource.name, run_id, rejects)
 
 
 def withdraw_missing_sheets(con: duckdb.DuckDBPyConnection, resource: Resource,
